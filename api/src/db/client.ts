@@ -1,0 +1,140 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import pg from 'pg';
+import * as schema from './schema.js';
+
+export type Schema = typeof schema;
+/** Both drivers produce this type; code never needs to know which one runs. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type DbOrTx = Db | Tx;
+
+export type Driver = 'postgres' | 'pglite';
+
+export interface Database {
+  db: Db;
+  driver: Driver;
+  /** Runs `select 1`; throws when the database cannot answer within timeoutMs. */
+  ping(timeoutMs?: number): Promise<number>;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Rows of a raw statement, the same shape on both drivers. */
+  rows<T>(query: ReturnType<typeof sql>): Promise<T[]>;
+}
+
+export interface DatabaseOptions {
+  url: string | null;
+  poolSize: number;
+  dataDir: string;
+  statementTimeoutMs: number;
+  onError?: (err: Error) => void;
+}
+
+export function migrationsFolder(): string {
+  // src/db → ../../drizzle, and dist/src/db → ../../../drizzle
+  const here = dirname(fileURLToPath(import.meta.url));
+  const fromSrc = resolve(here, '../../drizzle');
+  return here.includes(`${join('dist', 'src')}`) ? resolve(here, '../../../drizzle') : fromSrc;
+}
+
+/** Held while migrating so that replicas booting together migrate one at a time. */
+const MIGRATION_LOCK = 72_616_001;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.url ? openPostgres(options) : openPglite(options);
+}
+
+async function openPostgres(options: DatabaseOptions): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: options.url!,
+    max: options.poolSize,
+    // Fail fast while Postgres is down so requests get a 503 instead of hanging.
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: options.statementTimeoutMs,
+    application_name: 'agentvm',
+  });
+  // An idle client losing its connection emits here; without a listener node would crash.
+  pool.on('error', (err) => options.onError?.(err));
+  // A client checked out for a transaction can lose its connection between statements; pg then
+  // emits 'error' on the client, which without a listener would crash the process. The pending
+  // query (if any) still rejects, and the pool discards the broken client on release.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => options.onError?.(err));
+  });
+  const db = drizzlePg(pool, { schema }) as unknown as Db;
+  const database: Database = {
+    db,
+    driver: 'postgres',
+    async ping(timeoutMs = 2000) {
+      const started = performance.now();
+      await withTimeout(pool.query('select 1'), timeoutMs, 'database ping');
+      return performance.now() - started;
+    },
+    async migrate() {
+      const client = await pool.connect();
+      try {
+        await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+        await migratePg(drizzlePg(client, { schema }), { migrationsFolder: migrationsFolder() });
+      } finally {
+        await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+        client.release();
+      }
+    },
+    async close() {
+      // A client stranded by a dead connection must not hold shutdown forever.
+      await Promise.race([pool.end(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    },
+    async rows<T>(query: ReturnType<typeof sql>) {
+      const result = (await db.execute(query)) as unknown as { rows: T[] };
+      return result.rows;
+    },
+  };
+  return database;
+}
+
+async function openPglite(options: DatabaseOptions): Promise<Database> {
+  const inMemory = options.dataDir.startsWith('memory://');
+  if (!inMemory) mkdirSync(resolve(options.dataDir), { recursive: true });
+  const client = inMemory ? new PGlite() : new PGlite(resolve(options.dataDir));
+  await client.waitReady;
+  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  return {
+    db,
+    driver: 'pglite',
+    async ping(timeoutMs = 2000) {
+      const started = performance.now();
+      await withTimeout(client.query('select 1'), timeoutMs, 'database ping');
+      return performance.now() - started;
+    },
+    async migrate() {
+      // One process owns a PGlite directory, so no lock is needed.
+      await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder: migrationsFolder() });
+    },
+    async close() {
+      if (!client.closed) await client.close();
+    },
+    async rows<T>(query: ReturnType<typeof sql>) {
+      const result = (await db.execute(query)) as unknown as { rows: T[] };
+      return result.rows;
+    },
+  };
+}
+
+export { sql, schema };

@@ -1,0 +1,113 @@
+import { and, asc, count, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
+import type { Database, DbOrTx, Tx } from '../../db/client.js';
+import { agents, games, type AgentRow } from '../../db/schema.js';
+import { pgArray, pgTextArray } from '../tasks/tasks.repository.js';
+import type { PositionWrite } from './positions.pending.js';
+
+/**
+ * A float8[] literal; null as NULL. String(n) is the shortest text that reads back as the same
+ * double (finite numbers only: the contract refuses NaN and Infinity).
+ */
+function pgFloatArray(values: readonly (number | null)[]): string {
+  return `{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`;
+}
+
+export function agentsRepository(database: Database) {
+  const db = database.db;
+  return {
+    async findById(id: string, tx: DbOrTx = db): Promise<AgentRow | undefined> {
+      const [row] = await tx.select().from(agents).where(eq(agents.id, id)).limit(1);
+      return row;
+    },
+    async lockById(tx: Tx, id: string): Promise<AgentRow | undefined> {
+      const [row] = await tx.select().from(agents).where(eq(agents.id, id)).for('update').limit(1);
+      return row;
+    },
+    /** Game and placement of many agents at once (the position hot path's cache misses). */
+    async placements(ids: string[]): Promise<Array<{ id: string; gameId: string | null; sceneId: string | null; rotationY: number }>> {
+      if (ids.length === 0) return [];
+      return db
+        .select({ id: agents.id, gameId: agents.gameId, sceneId: agents.sceneId, rotationY: agents.rotationY })
+        .from(agents)
+        .where(inArray(agents.id, ids));
+    },
+    async count(tx: DbOrTx): Promise<number> {
+      const [row] = await tx.select({ n: count() }).from(agents);
+      return Number(row?.n ?? 0);
+    },
+    /** Agents of a type in a game whose status is one of `statuses`. */
+    async countInGame(tx: DbOrTx, gameId: string, agentType: string, statuses: string[]): Promise<number> {
+      const [row] = await tx
+        .select({ n: count() })
+        .from(agents)
+        .where(and(eq(agents.gameId, gameId), eq(agents.agentType, agentType), inArray(agents.status, statuses)));
+      return Number(row?.n ?? 0);
+    },
+    async insert(tx: Tx, values: typeof agents.$inferInsert): Promise<AgentRow> {
+      const [row] = await tx.insert(agents).values(values).returning();
+      return row!;
+    },
+    async update(tx: Tx, id: string, set: Partial<typeof agents.$inferInsert>): Promise<AgentRow> {
+      const [row] = await tx
+        .update(agents)
+        .set({ ...set, updatedAt: sql`now()` as unknown as Date, version: sql`${agents.version} + 1` as unknown as number })
+        .where(eq(agents.id, id))
+        .returning();
+      return row!;
+    },
+    async delete(tx: Tx, id: string): Promise<void> {
+      await tx.delete(agents).where(eq(agents.id, id));
+    },
+    /** Keyset page in id order (UUIDv7: creation order). */
+    async list(filter: {
+      gameId?: string | undefined;
+      status?: string | undefined;
+      agentType?: string | undefined;
+      sceneId?: string | undefined;
+      afterId: string | null;
+      limit: number;
+    }): Promise<AgentRow[]> {
+      const where: SQL[] = [];
+      if (filter.gameId) where.push(eq(agents.gameId, filter.gameId));
+      if (filter.status) where.push(eq(agents.status, filter.status));
+      if (filter.agentType) where.push(eq(agents.agentType, filter.agentType));
+      if (filter.sceneId) where.push(eq(agents.sceneId, filter.sceneId));
+      if (filter.afterId) where.push(gt(agents.id, filter.afterId));
+      return db
+        .select()
+        .from(agents)
+        .where(where.length ? and(...where) : undefined)
+        .orderBy(asc(agents.id))
+        .limit(filter.limit + 1);
+    },
+    async ofGame(gameId: string, limit: number): Promise<AgentRow[]> {
+      return db.select().from(agents).where(eq(agents.gameId, gameId)).orderBy(asc(agents.id)).limit(limit);
+    },
+    async ensureGame(tx: Tx, gameId: string): Promise<void> {
+      await tx.insert(games).values({ gameId }).onConflictDoNothing();
+    },
+    /**
+     * All pending positions in ONE statement: arrays as single parameters, so 1,000 agents cost
+     * the same round trip as one. A null rotation or scene keeps the row's value. `updated_at`
+     * moves; `version` does not (positions are hot and not a change of the agent's fields).
+     */
+    async writePositions(batch: PositionWrite[]): Promise<number> {
+      if (batch.length === 0) return 0;
+      const result = (await db.execute(sql`
+        update agents a
+        set x = u.x, y = u.y, z = u.z, rotation_y = coalesce(u.r, a.rotation_y), scene_id = coalesce(u.s, a.scene_id), updated_at = now()
+        from unnest(
+          ${pgArray(batch.map((p) => p.agentId))}::uuid[],
+          ${pgFloatArray(batch.map((p) => p.x))}::float8[],
+          ${pgFloatArray(batch.map((p) => p.y))}::float8[],
+          ${pgFloatArray(batch.map((p) => p.z))}::float8[],
+          ${pgFloatArray(batch.map((p) => p.rotationY))}::float8[],
+          ${pgTextArray(batch.map((p) => p.sceneId))}::text[]
+        ) as u(id, x, y, z, r, s)
+        where a.id = u.id`)) as unknown as { rowCount?: number; affectedRows?: number };
+      return result.rowCount ?? result.affectedRows ?? batch.length;
+    },
+  };
+}
+
+export type AgentsRepository = ReturnType<typeof agentsRepository>;

@@ -1,0 +1,76 @@
+/**
+ * The coalescing rule of the position store, without I/O: the newest position of each agent
+ * waits here until the next flush; while a flush is writing, its positions stay readable as
+ * "in flight" so a read on this replica never falls back to an older row in between.
+ */
+export interface PositionWrite {
+  agentId: string;
+  x: number;
+  y: number;
+  z: number;
+  /** null: keep what the row has (the write did not name it). */
+  rotationY: number | null;
+  /** null: keep what the row has (the write did not name it). */
+  sceneId: string | null;
+}
+
+/** `newer`, with the fields it leaves out taken from `older`. */
+function fillFrom(newer: PositionWrite, older: PositionWrite | undefined): PositionWrite {
+  if (!older || (newer.rotationY !== null && newer.sceneId !== null)) return newer;
+  return { ...newer, rotationY: newer.rotationY ?? older.rotationY, sceneId: newer.sceneId ?? older.sceneId };
+}
+
+export class PendingPositions {
+  private readonly pending = new Map<string, PositionWrite>();
+  private readonly inflight = new Map<string, PositionWrite>();
+
+  /** Number of agents waiting for the next flush. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Keeps only the newest position of an agent. A field the newer write leaves out (scene,
+   * rotation) keeps the value of the one it replaces: coalescing must not lose a scene change.
+   */
+  put(write: PositionWrite): void {
+    this.pending.set(write.agentId, fillFrom(write, this.pending.get(write.agentId)));
+  }
+
+  /** The newest position accepted for an agent and not yet known to be in the database. */
+  get(agentId: string): PositionWrite | undefined {
+    const pending = this.pending.get(agentId);
+    const inflight = this.inflight.get(agentId);
+    return pending ? fillFrom(pending, inflight) : inflight;
+  }
+
+  /**
+   * Everything pending, for one write, in agent-id order: concurrent writers (other replicas,
+   * the task engine) that lock agents in id order cannot deadlock with it.
+   */
+  take(): PositionWrite[] {
+    const batch = [...this.pending.values()].sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
+    this.pending.clear();
+    for (const p of batch) this.inflight.set(p.agentId, p);
+    return batch;
+  }
+
+  /**
+   * The batch was written (ok) or not. Either way it is no longer in flight; a failed position
+   * goes back to pending (under a newer one that arrived meanwhile, which keeps its own values)
+   * unless the agent was forgotten.
+   */
+  settle(batch: PositionWrite[], ok: boolean): void {
+    for (const p of batch) {
+      if (this.inflight.get(p.agentId) !== p) continue;
+      this.inflight.delete(p.agentId);
+      if (!ok) this.pending.set(p.agentId, fillFrom(this.pending.get(p.agentId) ?? p, p));
+    }
+  }
+
+  /** The agent is gone: drop what waits for it. */
+  forget(agentId: string): void {
+    this.pending.delete(agentId);
+    this.inflight.delete(agentId);
+  }
+}

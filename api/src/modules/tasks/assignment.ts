@@ -1,0 +1,96 @@
+/**
+ * Pure rules of the task engine: who gets a task, how long to back off, what a status may
+ * become. No I/O here, so they are unit-tested directly.
+ */
+import type { TaskStatus } from '../../contract/tasks.js';
+
+export interface CandidateAgent {
+  id: string;
+  agentType: string;
+  gameId: string | null;
+  status: string;
+  capabilities: string[];
+  idleSince: Date;
+  /** Tasks it holds now (assigned or running). */
+  load: number;
+  /** Its type's max_concurrency. */
+  capacity: number;
+}
+
+export interface QueuedTask {
+  id: string;
+  agentId: string | null;
+  targeted: boolean;
+  agentType: string | null;
+  gameId: string | null;
+  requiredCapabilities: string[];
+  /** Agents that must not get it (siblings of a collaborative task hold them). */
+  excludeAgents?: ReadonlySet<string>;
+}
+
+export function isEligible(agent: CandidateAgent, task: QueuedTask): boolean {
+  if (agent.status === 'offline' || agent.status === 'error') return false;
+  if (agent.load >= agent.capacity) return false;
+  if (agent.gameId !== task.gameId) return false;
+  if (task.agentType !== null && agent.agentType !== task.agentType) return false;
+  if (task.excludeAgents?.has(agent.id)) return false;
+  return task.requiredCapabilities.every((c) => agent.capabilities.includes(c));
+}
+
+/**
+ * The agent a task goes to: a targeted task waits for its agent; an untargeted one goes to an
+ * eligible agent, least loaded first, then longest idle, then by id (stable).
+ */
+export function chooseAgent(task: QueuedTask, candidates: readonly CandidateAgent[]): CandidateAgent | null {
+  if (task.targeted) {
+    const agent = candidates.find((a) => a.id === task.agentId);
+    if (!agent || agent.status === 'offline' || agent.status === 'error' || agent.load >= agent.capacity) return null;
+    return agent;
+  }
+  let best: CandidateAgent | null = null;
+  for (const agent of candidates) {
+    if (!isEligible(agent, task)) continue;
+    if (
+      best === null ||
+      agent.load < best.load ||
+      (agent.load === best.load && agent.idleSince.getTime() < best.idleSince.getTime()) ||
+      (agent.load === best.load && agent.idleSince.getTime() === best.idleSince.getTime() && agent.id < best.id)
+    ) {
+      best = agent;
+    }
+  }
+  return best;
+}
+
+/**
+ * Exponential backoff with full jitter: attempt 1 waits up to base, attempt 2 up to 2·base, …,
+ * capped at max. Jitter spreads retries of many tasks that failed together (a runtime outage).
+ */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+const TRANSITIONS: Record<TaskStatus, readonly TaskStatus[]> = {
+  queued: ['assigned', 'running', 'failed', 'cancelled'],
+  assigned: ['running', 'queued', 'failed', 'cancelled'],
+  running: ['completed', 'failed', 'queued', 'cancelled'],
+  completed: [],
+  failed: [],
+  cancelled: [],
+};
+
+export function canTransition(from: TaskStatus, to: TaskStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export const isFinal = (status: string): boolean => status === 'completed' || status === 'failed' || status === 'cancelled';
+
+/** Parent of a collaborative task, from its subtasks' statuses. */
+export function aggregateParentStatus(subtasks: readonly TaskStatus[]): TaskStatus {
+  if (subtasks.some((s) => s === 'failed' || s === 'cancelled')) return 'failed';
+  if (subtasks.length > 0 && subtasks.every((s) => s === 'completed')) return 'completed';
+  if (subtasks.some((s) => s === 'running' || s === 'completed')) return 'running';
+  if (subtasks.some((s) => s === 'assigned')) return 'assigned';
+  return 'queued';
+}

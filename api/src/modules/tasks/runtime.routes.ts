@@ -1,0 +1,95 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { commonErrors, errorBody, uuid } from '../../contract/common.js';
+import { claimBody, claimResponse, completeBody, failBody, heartbeatBody, lease, task } from '../../contract/tasks.js';
+
+const taskParams = z.object({ task_id: uuid }).strict();
+
+/**
+ * The runtime protocol: a process next to a real tool (an external runtime) drives its agent.
+ * Claim a task (long-poll with wait_s), heart-beat while working (extends the lease, reports
+ * progress and activity), then complete or fail. Only the current lease holder may report:
+ * a stale holder gets 409 lease_lost and must stop, so a task completes exactly once.
+ */
+export const runtimeRoutes: FastifyPluginAsyncZod = async (app) => {
+  const service = app.tasks;
+  const waiters = app.taskWaiters;
+
+  app.post(
+    '/runtime/claim',
+    {
+      config: { access: 'runtime' },
+      schema: {
+        tags: ['runtime'],
+        summary: 'Claim the next task for an external agent: 200 {task, lease} or 204 when none within wait_s',
+        body: claimBody,
+        response: { 200: claimResponse, 204: z.null(), 404: errorBody, 409: errorBody, ...commonErrors },
+      },
+    },
+    async (request, reply) => {
+      const { agent_id: agentId, wait_s: waitS = 0 } = request.body;
+      const deadline = Date.now() + waitS * 1000;
+      for (;;) {
+        const claimed = await service.claim(agentId, request.actor);
+        if (claimed) return reply.code(200).send(claimed);
+        const remaining = deadline - Date.now();
+        if (remaining <= 0 || request.raw.destroyed) return reply.code(204).send(null);
+        // Wake on any task event for this agent's game (or a short poll for backoff expiries).
+        await waiters.wait(agentId, Math.min(remaining, 1000));
+      }
+    },
+  );
+
+  app.post(
+    '/runtime/tasks/:task_id/heartbeat',
+    {
+      config: { access: 'runtime' },
+      schema: {
+        tags: ['runtime'],
+        summary: 'Extend the lease; report progress (0–1), message and activity',
+        params: taskParams,
+        body: heartbeatBody,
+        response: { 200: z.object({ lease, status: z.string() }), 404: errorBody, 409: errorBody, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const { lease_token: token, ...progress } = request.body;
+      const result = await service.heartbeat(request.params.task_id, token, progress, request.actor);
+      return { lease: result.lease, status: result.task.status };
+    },
+  );
+
+  app.post(
+    '/runtime/tasks/:task_id/complete',
+    {
+      config: { access: 'runtime' },
+      schema: {
+        tags: ['runtime'],
+        summary: 'Finish the task successfully with a result',
+        params: taskParams,
+        body: completeBody,
+        response: { 200: task, 404: errorBody, 409: errorBody, ...commonErrors },
+      },
+    },
+    async (request) => service.complete(request.params.task_id, request.body.lease_token, request.body.result, request.actor),
+  );
+
+  app.post(
+    '/runtime/tasks/:task_id/fail',
+    {
+      config: { access: 'runtime' },
+      schema: {
+        tags: ['runtime'],
+        summary: 'Fail this attempt; retryable (default true) puts it back to the queue while attempts remain',
+        params: taskParams,
+        body: failBody,
+        response: { 200: task, 404: errorBody, 409: errorBody, ...commonErrors },
+      },
+    },
+    async (request) => {
+      const { error, retryable = true, lease_token: token } = request.body;
+      const taskError = typeof error === 'string' ? { code: 'runtime_error', message: error } : error;
+      return service.fail(request.params.task_id, token, taskError, retryable, request.actor);
+    },
+  );
+};

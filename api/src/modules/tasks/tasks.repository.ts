@@ -1,0 +1,315 @@
+import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import type { Database, DbOrTx, Tx } from '../../db/client.js';
+import { agents, tasks, type AgentRow, type TaskRow } from '../../db/schema.js';
+
+/**
+ * A Postgres array literal for uuid / numeric values, passed as ONE parameter: batch
+ * statements stay a fixed size whatever the batch. Only for values that need no quoting.
+ */
+export function pgArray(values: readonly (string | number)[]): string {
+  return `{${values.join(',')}}`;
+}
+
+/** A Postgres text[] literal with every element quoted (any text is safe), null as NULL. */
+export function pgTextArray(values: readonly (string | null)[]): string {
+  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)).join(',')}}`;
+}
+
+/** Raw rows from `returning *` / `select *` use column names; map them to the drizzle row shape. */
+export function rawToTask(r: Record<string, unknown>): TaskRow {
+  const date = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v)));
+  return {
+    id: r.id as string,
+    description: r.description as string,
+    taskType: r.task_type as string,
+    status: r.status as string,
+    priority: Number(r.priority),
+    agentId: (r.agent_id as string | null) ?? null,
+    targeted: Boolean(r.targeted),
+    agentType: (r.agent_type as string | null) ?? null,
+    parentId: (r.parent_id as string | null) ?? null,
+    teamSize: r.team_size === null || r.team_size === undefined ? null : Number(r.team_size),
+    dependsOn: parseArray(r.depends_on),
+    requiredCapabilities: parseArray(r.required_capabilities),
+    gameId: (r.game_id as string | null) ?? null,
+    progress: Number(r.progress),
+    message: (r.message as string | null) ?? null,
+    attempts: Number(r.attempts),
+    maxAttempts: Number(r.max_attempts),
+    timeoutS: Number(r.timeout_s),
+    runAfter: date(r.run_after)!,
+    leaseToken: (r.lease_token as string | null) ?? null,
+    leaseExpiresAt: date(r.lease_expires_at),
+    metadata: (parseJson(r.metadata) as Record<string, unknown>) ?? {},
+    result: parseJson(r.result) ?? null,
+    error: parseJson(r.error) ?? null,
+    createdBy: (r.created_by as string | null) ?? null,
+    createdAt: date(r.created_at)!,
+    assignedAt: date(r.assigned_at),
+    startedAt: date(r.started_at),
+    finishedAt: date(r.finished_at),
+    updatedAt: date(r.updated_at)!,
+  };
+}
+
+function parseArray(v: unknown): string[] {
+  if (Array.isArray(v)) return v as string[];
+  if (typeof v === 'string' && v.startsWith('{')) {
+    const inner = v.slice(1, -1);
+    return inner === '' ? [] : inner.split(',').map((s) => s.replace(/^"|"$/g, ''));
+  }
+  return [];
+}
+
+function parseJson(v: unknown): unknown {
+  if (typeof v === 'string') {
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  }
+  return v;
+}
+
+async function rows(db: DbOrTx, query: SQL): Promise<Record<string, unknown>[]> {
+  const result = (await db.execute(query)) as unknown as { rows: Record<string, unknown>[] };
+  return result.rows;
+}
+
+export interface AgentLoadRow {
+  id: string;
+  agentType: string;
+  gameId: string | null;
+  status: string;
+  capabilities: string[];
+  idleSince: Date;
+  load: number;
+}
+
+export function tasksRepository(database: Database) {
+  const db = database.db;
+  return {
+    async findById(id: string, tx: DbOrTx = db): Promise<TaskRow | undefined> {
+      const [row] = await tx.select().from(tasks).where(eq(tasks.id, id)).limit(1);
+      return row;
+    },
+    async lockById(tx: Tx, id: string): Promise<TaskRow | undefined> {
+      const [row] = await tx.select().from(tasks).where(eq(tasks.id, id)).for('update').limit(1);
+      return row;
+    },
+    async findMany(ids: string[], tx: DbOrTx = db): Promise<TaskRow[]> {
+      if (ids.length === 0) return [];
+      return tx.select().from(tasks).where(inArray(tasks.id, ids));
+    },
+    async insert(tx: Tx, values: (typeof tasks.$inferInsert)[]): Promise<TaskRow[]> {
+      return tx.insert(tasks).values(values).returning();
+    },
+    async list(filter: {
+      status?: string | undefined;
+      agentId?: string | undefined;
+      gameId?: string | undefined;
+      parentId?: string | undefined;
+      taskType?: string | undefined;
+      limit: number;
+      after: { createdAt: Date; id: string } | null;
+    }): Promise<TaskRow[]> {
+      const conditions: SQL[] = [];
+      if (filter.status) conditions.push(eq(tasks.status, filter.status));
+      if (filter.agentId) conditions.push(eq(tasks.agentId, filter.agentId));
+      if (filter.gameId) conditions.push(eq(tasks.gameId, filter.gameId));
+      if (filter.parentId) conditions.push(eq(tasks.parentId, filter.parentId));
+      if (filter.taskType) conditions.push(eq(tasks.taskType, filter.taskType));
+      if (filter.after) {
+        conditions.push(
+          or(lt(tasks.createdAt, filter.after.createdAt), and(eq(tasks.createdAt, filter.after.createdAt), lt(tasks.id, filter.after.id)))!,
+        );
+      }
+      return db
+        .select()
+        .from(tasks)
+        .where(conditions.length ? and(...conditions) : undefined)
+        .orderBy(desc(tasks.createdAt), desc(tasks.id))
+        .limit(filter.limit + 1);
+    },
+    async subtasks(tx: DbOrTx, parentId: string): Promise<TaskRow[]> {
+      return tx.select().from(tasks).where(eq(tasks.parentId, parentId)).orderBy(tasks.createdAt, tasks.id);
+    },
+    async findAgent(tx: DbOrTx, id: string): Promise<AgentRow | undefined> {
+      const [row] = await tx.select().from(agents).where(eq(agents.id, id)).limit(1);
+      return row;
+    },
+    async lockAgent(tx: Tx, id: string): Promise<AgentRow | undefined> {
+      const [row] = await tx.select().from(agents).where(eq(agents.id, id)).for('update').limit(1);
+      return row;
+    },
+
+    /** Queued, runnable tasks in queue order, locked for this dispatcher (others skip them). */
+    async lockRunnable(tx: Tx, limit: number): Promise<TaskRow[]> {
+      const result = await rows(
+        tx,
+        sql`select t.* from tasks t
+            where t.status = 'queued' and t.team_size is null and t.run_after <= now()
+              and not exists (select 1 from tasks d where d.id = any(t.depends_on) and d.status <> 'completed')
+            order by t.priority desc, t.created_at, t.id
+            limit ${limit}
+            for update of t skip locked`,
+      );
+      return result.map(rawToTask);
+    },
+
+    /** Agents that could take tasks of these games (or these targeted agents), with their current load. */
+    async candidates(tx: Tx, gameIds: string[], includeNullGame: boolean, agentIds: string[]): Promise<AgentLoadRow[]> {
+      const result = await rows(
+        tx,
+        sql`select a.id, a.agent_type, a.game_id, a.status, a.capabilities, a.idle_since,
+                   (select count(*) from tasks x where x.agent_id = a.id and x.status in ('assigned', 'running'))::int as load
+            from agents a
+            where a.status in ('idle', 'busy')
+              and (a.game_id = any(${pgArray(gameIds)}::text[])
+                   or (${includeNullGame} and a.game_id is null)
+                   or a.id = any(${pgArray(agentIds)}::uuid[]))`,
+      );
+      return result.map((r) => ({
+        id: r.id as string,
+        agentType: r.agent_type as string,
+        gameId: (r.game_id as string | null) ?? null,
+        status: r.status as string,
+        capabilities: parseArray(r.capabilities),
+        idleSince: r.idle_since instanceof Date ? r.idle_since : new Date(String(r.idle_since)),
+        load: Number(r.load),
+      }));
+    },
+
+    /** queued → assigned for a batch, one statement. The claim deadline is the lease. */
+    async markAssigned(tx: Tx, pairs: Array<{ taskId: string; agentId: string }>, claimS: number): Promise<TaskRow[]> {
+      if (pairs.length === 0) return [];
+      const result = await rows(
+        tx,
+        sql`update tasks t set status = 'assigned', agent_id = u.agent_id, assigned_at = now(), updated_at = now(),
+                   lease_token = null, lease_expires_at = now() + make_interval(secs => ${claimS})
+            from unnest(${pgArray(pairs.map((p) => p.taskId))}::uuid[], ${pgArray(pairs.map((p) => p.agentId))}::uuid[]) as u(task_id, agent_id)
+            where t.id = u.task_id and t.status = 'queued'
+            returning t.*`,
+      );
+      return result.map(rawToTask);
+    },
+
+    /**
+     * assigned → running for tasks of these agent types (built-in worker) or of one agent
+     * (external runtime's claim); a fresh lease token each. SKIP LOCKED: two workers never
+     * start the same task.
+     */
+    async startAssigned(tx: Tx, by: { agentTypes: string[] } | { agentId: string }, limit: number, leaseS: number): Promise<TaskRow[]> {
+      const filter = 'agentId' in by ? sql`t2.agent_id = ${by.agentId}` : sql`a.agent_type = any(${pgArray(by.agentTypes)}::text[])`;
+      const result = await rows(
+        tx,
+        sql`update tasks t set status = 'running', attempts = t.attempts + 1, started_at = now(), updated_at = now(),
+                   progress = 0, message = null, lease_token = gen_random_uuid(),
+                   lease_expires_at = now() + make_interval(secs => ${leaseS})
+            from (select t2.id from tasks t2 join agents a on a.id = t2.agent_id
+                  where t2.status = 'assigned' and ${filter}
+                  order by t2.priority desc, t2.assigned_at, t2.id
+                  limit ${limit}
+                  for update of t2 skip locked) s
+            where t.id = s.id
+            returning t.*`,
+      );
+      return result.map(rawToTask);
+    },
+
+    async heartbeat(
+      tx: DbOrTx,
+      id: string,
+      token: string,
+      leaseS: number,
+      progress: number | undefined,
+      message: string | null | undefined,
+    ): Promise<TaskRow | undefined> {
+      const result = await rows(
+        tx,
+        sql`update tasks set lease_expires_at = now() + make_interval(secs => ${leaseS}), updated_at = now(),
+                   progress = coalesce(${progress ?? null}::real, progress),
+                   message = case when ${message === undefined} then message else ${message ?? null} end
+            where id = ${id} and status = 'running' and lease_token = ${token}
+            returning *`,
+      );
+      return result[0] ? rawToTask(result[0]) : undefined;
+    },
+
+    async update(tx: Tx, id: string, set: Partial<typeof tasks.$inferInsert>): Promise<TaskRow> {
+      const [row] = await tx
+        .update(tasks)
+        .set({ ...set, updatedAt: sql`now()` as unknown as Date })
+        .where(eq(tasks.id, id))
+        .returning();
+      return row!;
+    },
+
+    /** Tasks whose lease (claim deadline or running lease) ran out, locked for this reaper. */
+    async lockExpired(tx: Tx, limit: number): Promise<TaskRow[]> {
+      const result = await rows(
+        tx,
+        sql`select * from tasks where status in ('assigned', 'running') and lease_expires_at < now()
+            order by lease_expires_at limit ${limit} for update skip locked`,
+      );
+      return result.map(rawToTask);
+    },
+
+    async lockTimedOut(tx: Tx, limit: number): Promise<TaskRow[]> {
+      const result = await rows(
+        tx,
+        sql`select * from tasks where status = 'running' and started_at + make_interval(secs => timeout_s) < now()
+            order by started_at limit ${limit} for update skip locked`,
+      );
+      return result.map(rawToTask);
+    },
+
+    /** Open tasks that depend on any of these (to fail with dependency_failed). */
+    async lockDependents(tx: Tx, ids: string[]): Promise<TaskRow[]> {
+      if (ids.length === 0) return [];
+      const result = await rows(
+        tx,
+        sql`select * from tasks where status in ('queued', 'assigned') and depends_on && ${pgArray(ids)}::uuid[] for update`,
+      );
+      return result.map(rawToTask);
+    },
+
+    async heldCount(tx: DbOrTx, agentId: string, exceptTaskId: string | null): Promise<{ running: string[]; assigned: number }> {
+      const result = await rows(
+        tx,
+        sql`select id, status from tasks where agent_id = ${agentId} and status in ('assigned', 'running')
+              and (${exceptTaskId}::uuid is null or id <> ${exceptTaskId}::uuid)
+            order by started_at nulls last`,
+      );
+      return {
+        running: result.filter((r) => r.status === 'running').map((r) => r.id as string),
+        assigned: result.filter((r) => r.status === 'assigned').length,
+      };
+    },
+
+    /** External agents not seen for their type's heartbeat timeout go offline; returns them with their previous status. */
+    async markStaleOffline(tx: Tx, agentType: string, timeoutS: number): Promise<Array<{ agent: AgentRow; previousStatus: string }>> {
+      const result = await rows(
+        tx,
+        sql`update agents a set status = 'offline', activity = null, activity_detail = null, updated_at = now(), version = a.version + 1
+            from (select id, status as previous_status from agents
+                  where agent_type = ${agentType} and status in ('idle', 'busy')
+                    and coalesce(last_seen_at, created_at) < now() - make_interval(secs => ${timeoutS})
+                  for update skip locked) o
+            where a.id = o.id
+            returning a.id, a.game_id, a.current_task_id, o.previous_status`,
+      );
+      return result.map((r) => ({
+        agent: {
+          id: r.id as string,
+          gameId: (r.game_id as string | null) ?? null,
+          currentTaskId: (r.current_task_id as string | null) ?? null,
+        } as AgentRow,
+        previousStatus: r.previous_status as string,
+      }));
+    },
+  };
+}
+
+export type TasksRepository = ReturnType<typeof tasksRepository>;

@@ -1,0 +1,854 @@
+import { randomUUID } from 'node:crypto';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { Config } from '../../config/schema.js';
+import type { Activity, AgentStatus } from '../../contract/agents.js';
+import type { AssignTaskBody, CollaborativeTaskBody, Priority, Task, TaskError, TaskStatus } from '../../contract/tasks.js';
+import type { Database, Tx } from '../../db/client.js';
+import { agents, tasks, type AgentRow, type TaskRow } from '../../db/schema.js';
+import type { EventBus } from '../../infra/bus.js';
+import { assertVisible, resolveReadGame, resolveWriteGame, type Actor } from '../../lib/access.js';
+import { AppError, ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import { decodeCursor, toPage, type Page } from '../../lib/pagination.js';
+import { publishVolatile, withEvents, type Emit } from '../events/outbox.js';
+import { aggregateParentStatus, backoffMs, chooseAgent, isEligible, isFinal, type CandidateAgent, type QueuedTask } from './assignment.js';
+import { priorityToInt, toTaskDto, toTaskStatusDto } from './tasks.mapper.js';
+import { tasksRepository } from './tasks.repository.js';
+
+/** Serializes dispatch across replicas and workers: assignment is one short transaction at a time. */
+const DISPATCH_LOCK = 72_616_003;
+/** Tasks considered per dispatch round. */
+const DISPATCH_BATCH = 500;
+
+export interface Lease {
+  token: string;
+  expires_at: string;
+}
+
+export interface ProgressInput {
+  progress?: number | undefined;
+  message?: string | null | undefined;
+  activity?: Activity | null | undefined;
+  activity_detail?: string | null | undefined;
+}
+
+export interface TasksServiceDeps {
+  database: Database;
+  bus: EventBus;
+  config: Config;
+}
+
+export type TasksService = ReturnType<typeof tasksService>;
+
+export function tasksService(deps: TasksServiceDeps) {
+  const { database, bus, config } = deps;
+  const db = database.db;
+  const repo = tasksRepository(database);
+  const outbox = { db, bus };
+  const leaseS = config.tasks.lease_s;
+
+  const typeCapacity = (agentType: string): number => config.agent_types[agentType]?.max_concurrency ?? 1;
+  const knownTypes = () => Object.keys(config.agent_types);
+
+  // ---------------------------------------------------------------- agent state
+
+  /** Sets an agent's status/activity and emits agent.state_changed when either changes. */
+  async function setAgentState(
+    tx: Tx,
+    emit: Emit,
+    agent: AgentRow,
+    next: { status?: AgentStatus; activity?: Activity | null; activityDetail?: string | null; currentTaskId?: string | null },
+  ): Promise<AgentRow> {
+    const status = next.status ?? (agent.status as AgentStatus);
+    const activity = next.activity !== undefined ? next.activity : (agent.activity as Activity | null);
+    const activityDetail = next.activityDetail !== undefined ? next.activityDetail : agent.activityDetail;
+    const currentTaskId = next.currentTaskId !== undefined ? next.currentTaskId : agent.currentTaskId;
+    if (
+      status === agent.status &&
+      activity === agent.activity &&
+      activityDetail === agent.activityDetail &&
+      currentTaskId === agent.currentTaskId
+    ) {
+      return agent;
+    }
+    const becameIdle = status === 'idle' && agent.status !== 'idle';
+    const [updated] = await tx
+      .update(agents)
+      .set({
+        status,
+        activity,
+        activityDetail,
+        currentTaskId,
+        updatedAt: sql`now()` as unknown as Date,
+        version: sql`${agents.version} + 1` as unknown as number,
+        ...(becameIdle ? { idleSince: sql`now()` as unknown as Date } : {}),
+      })
+      .where(eq(agents.id, agent.id))
+      .returning();
+    if (status !== agent.status || activity !== agent.activity || activityDetail !== agent.activityDetail) {
+      emit({
+        type: 'agent.state_changed',
+        gameId: agent.gameId,
+        agentId: agent.id,
+        taskId: currentTaskId,
+        data: {
+          agent_id: agent.id,
+          status,
+          previous_status: agent.status as AgentStatus,
+          activity,
+          activity_detail: activityDetail,
+          task_id: currentTaskId,
+        },
+      });
+    }
+    return updated!;
+  }
+
+  /**
+   * After a task stops holding an agent: back to idle when it holds nothing else running,
+   * counters updated. Offline/error agents stay so.
+   */
+  async function releaseAgent(
+    tx: Tx,
+    emit: Emit,
+    agentId: string | null,
+    taskId: string,
+    outcome: 'completed' | 'failed' | null,
+  ): Promise<void> {
+    if (!agentId) return;
+    const agent = await repo.lockAgent(tx, agentId);
+    if (!agent) return;
+    if (outcome) {
+      await tx
+        .update(agents)
+        .set(
+          outcome === 'completed'
+            ? { tasksCompleted: sql`${agents.tasksCompleted} + 1` as unknown as number }
+            : { tasksFailed: sql`${agents.tasksFailed} + 1` as unknown as number },
+        )
+        .where(eq(agents.id, agentId));
+    }
+    const held = await repo.heldCount(tx, agentId, taskId);
+    if (agent.status === 'offline' || agent.status === 'error') {
+      if (agent.currentTaskId === taskId) await setAgentState(tx, emit, agent, { currentTaskId: held.running[0] ?? null });
+      return;
+    }
+    if (held.running.length === 0) {
+      await setAgentState(tx, emit, agent, { status: 'idle', activity: null, activityDetail: null, currentTaskId: null });
+    } else if (agent.currentTaskId === taskId) {
+      await setAgentState(tx, emit, agent, { currentTaskId: held.running[0]! });
+    }
+  }
+
+  // ---------------------------------------------------------------- finishing
+
+  /** Fails queued dependents of failed/cancelled tasks, transitively. */
+  async function cascadeDependencyFailure(tx: Tx, emit: Emit, failedIds: string[]): Promise<void> {
+    let frontier = failedIds;
+    while (frontier.length > 0) {
+      const dependents = await repo.lockDependents(tx, frontier);
+      const next: string[] = [];
+      for (const dep of dependents) {
+        const cause = dep.dependsOn.find((d) => frontier.includes(d)) ?? frontier[0]!;
+        const error: TaskError = { code: 'dependency_failed', message: `dependency ${cause} did not complete`, dependency_id: cause };
+        await finishTask(tx, emit, dep, 'failed', { error });
+        next.push(dep.id);
+      }
+      frontier = next;
+    }
+  }
+
+  /** Marks a task final, emits its event, releases its agent and updates its parent/dependents. */
+  async function finishTask(
+    tx: Tx,
+    emit: Emit,
+    row: TaskRow,
+    status: 'completed' | 'failed' | 'cancelled',
+    outcome: { result?: unknown; error?: TaskError; reason?: string },
+  ): Promise<TaskRow> {
+    const updated = await repo.update(tx, row.id, {
+      status,
+      finishedAt: sql`now()` as unknown as Date,
+      leaseToken: null,
+      leaseExpiresAt: null,
+      ...(status === 'completed' ? { progress: 1, result: outcome.result ?? null, error: null } : {}),
+      ...(status === 'failed' ? { error: outcome.error ?? null } : {}),
+      ...(status === 'cancelled'
+        ? { error: { code: 'cancelled', message: `cancelled: ${outcome.reason ?? 'cancelled'}`, reason: outcome.reason ?? 'cancelled' } }
+        : {}),
+    });
+    const durationMs = row.startedAt ? Date.now() - row.startedAt.getTime() : null;
+    const agentId = row.status === 'queued' && !row.targeted ? null : row.agentId;
+    if (status === 'completed') {
+      emit({
+        type: 'task.completed',
+        gameId: row.gameId,
+        agentId,
+        taskId: row.id,
+        data: { task_id: row.id, agent_id: agentId, result: outcome.result ?? null, duration_ms: durationMs },
+      });
+    } else if (status === 'failed') {
+      emit({
+        type: 'task.failed',
+        gameId: row.gameId,
+        agentId,
+        taskId: row.id,
+        data: { task_id: row.id, agent_id: agentId, error: outcome.error!, attempt: row.attempts, will_retry: false, run_after: null },
+      });
+    } else {
+      emit({
+        type: 'task.cancelled',
+        gameId: row.gameId,
+        agentId,
+        taskId: row.id,
+        data: { task_id: row.id, agent_id: agentId, reason: outcome.reason ?? 'cancelled' },
+      });
+    }
+    const held = row.status === 'assigned' || row.status === 'running';
+    if (held && row.teamSize === null) await releaseAgent(tx, emit, row.agentId, row.id, status === 'cancelled' ? null : status);
+    if (status !== 'completed') await cascadeDependencyFailure(tx, emit, [row.id]);
+    if (row.teamSize !== null && status !== 'completed') await cancelOpenSubtasks(tx, emit, row.id, `parent_${status}`);
+    if (row.parentId) await updateParent(tx, emit, row.parentId, row.id);
+    return updated;
+  }
+
+  async function cancelOpenSubtasks(tx: Tx, emit: Emit, parentId: string, reason: string): Promise<void> {
+    const subtasks = await repo.subtasks(tx, parentId);
+    for (const sub of subtasks) {
+      if (isFinal(sub.status)) continue;
+      const locked = await repo.lockById(tx, sub.id);
+      if (locked && !isFinal(locked.status)) await finishTask(tx, emit, { ...locked, parentId: null }, 'cancelled', { reason });
+    }
+  }
+
+  /** The parent of a collaborative task follows its subtasks (DESIGN.md: running / completed / failed). */
+  async function updateParent(tx: Tx, emit: Emit, parentId: string, changedSubtaskId: string): Promise<void> {
+    const parent = await repo.lockById(tx, parentId);
+    if (!parent || isFinal(parent.status)) return;
+    const subtasks = await repo.subtasks(tx, parentId);
+    const next = aggregateParentStatus(subtasks.map((s) => s.status as TaskStatus));
+    const progress = subtasks.length
+      ? subtasks.reduce((sum, s) => sum + (s.status === 'completed' ? 1 : s.progress), 0) / subtasks.length
+      : 0;
+    if (next === 'completed') {
+      const result = { subtasks: subtasks.map((s) => ({ task_id: s.id, agent_id: s.agentId, result: s.result })) };
+      await finishTask(tx, emit, parent, 'completed', { result });
+    } else if (next === 'failed') {
+      const culprit =
+        subtasks.find((s) => s.status === 'failed' || s.status === 'cancelled') ?? subtasks.find((s) => s.id === changedSubtaskId);
+      const error: TaskError = {
+        code: culprit?.status === 'cancelled' ? 'subtask_cancelled' : 'subtask_failed',
+        message: `subtask ${culprit?.id ?? changedSubtaskId} ${culprit?.status ?? 'failed'}; the rest of the team was cancelled`,
+        subtask_id: culprit?.id ?? changedSubtaskId,
+      };
+      await finishTask(tx, emit, parent, 'failed', { error });
+    } else if (next === 'running' && parent.status !== 'running') {
+      const starter = subtasks.find((s) => s.status === 'running');
+      await repo.update(tx, parent.id, { status: 'running', startedAt: sql`now()` as unknown as Date, progress });
+      emit({
+        type: 'task.started',
+        gameId: parent.gameId,
+        agentId: starter?.agentId ?? null,
+        taskId: parent.id,
+        data: { task_id: parent.id, agent_id: starter?.agentId ?? subtasks[0]!.agentId!, attempt: 1, activity: 'collaborating' },
+      });
+    } else if (progress !== parent.progress) {
+      await repo.update(tx, parent.id, { progress });
+    }
+  }
+
+  // ---------------------------------------------------------------- creation
+
+  function resolveDescription(body: { description?: string | undefined; prompt?: string | undefined }): string {
+    const text = body.description ?? body.prompt;
+    if (!text) throw new ValidationError('description', 'Required (or send prompt)');
+    return text;
+  }
+
+  function checkType(field: string, type: string | undefined): string | null {
+    if (type === undefined) return null;
+    if (!(type in config.agent_types))
+      throw new ValidationError(field, `unknown agent type "${type}"; configured types: ${knownTypes().join(', ')}`);
+    return type;
+  }
+
+  async function loadDependencies(tx: Tx, actor: Actor, ids: string[]): Promise<TaskRow[]> {
+    const unique = [...new Set(ids)];
+    const found = await repo.findMany(unique, tx);
+    for (const id of unique) {
+      const row = found.find((r) => r.id === id);
+      if (!row || (actor.gameId !== null && row.gameId !== actor.gameId)) throw new ValidationError('depends_on', `task ${id} not found`);
+    }
+    return found;
+  }
+
+  async function resolveTarget(tx: Tx, actor: Actor, agentId: string | undefined, requestedGame: string | undefined) {
+    let gameId = resolveWriteGame(actor, requestedGame);
+    if (!agentId) return { gameId, agent: null };
+    const agent = await repo.findAgent(tx, agentId);
+    if (!agent || (actor.gameId !== null && agent.gameId !== actor.gameId))
+      throw new ValidationError('agent_id', `agent ${agentId} not found`);
+    if (requestedGame !== undefined && agent.gameId !== requestedGame) {
+      throw new ValidationError('game_id', `agent ${agentId} is in game ${agent.gameId ?? '(none)'}, not ${requestedGame}`);
+    }
+    gameId = agent.gameId;
+    return { gameId, agent };
+  }
+
+  function baseValues(body: AssignTaskBody | CollaborativeTaskBody, actor: Actor, description: string) {
+    return {
+      description,
+      taskType: body.task_type ?? 'general',
+      status: 'queued',
+      priority: priorityToInt((body.priority as Priority | undefined) ?? 'normal'),
+      requiredCapabilities: [...new Set(body.required_capabilities ?? [])],
+      timeoutS: body.timeout_s ?? Math.round(config.tasks.default_timeout_s),
+      maxAttempts: body.max_attempts ?? config.tasks.default_max_attempts,
+      metadata: body.metadata ?? {},
+      createdBy: actor.keyId === '00000000-0000-0000-0000-000000000000' ? null : actor.keyId,
+    };
+  }
+
+  async function create(body: AssignTaskBody, actor: Actor): Promise<Task> {
+    const description = resolveDescription(body);
+    const agentType = checkType('preferred_type', body.preferred_type);
+    const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
+      const { gameId, agent } = await resolveTarget(tx, actor, body.agent_id, body.game_id);
+      const deps = await loadDependencies(tx, actor, body.depends_on ?? []);
+      const [row] = await repo.insert(tx, [
+        {
+          id: newId(),
+          ...baseValues(body, actor, description),
+          agentId: agent?.id ?? null,
+          targeted: agent !== null,
+          agentType: agent ? agent.agentType : agentType,
+          gameId,
+          dependsOn: deps.map((d) => d.id),
+        },
+      ]);
+      emit({ type: 'task.created', gameId, agentId: row!.agentId, taskId: row!.id, data: { task: toTaskDto(row!) } });
+      const broken = deps.find((d) => d.status === 'failed' || d.status === 'cancelled');
+      if (broken) {
+        return finishTask(tx, emit, row!, 'failed', {
+          error: { code: 'dependency_failed', message: `dependency ${broken.id} is ${broken.status}`, dependency_id: broken.id },
+        });
+      }
+      return row!;
+    });
+    return toTaskDto(result);
+  }
+
+  async function createCollaborative(body: CollaborativeTaskBody, actor: Actor): Promise<Task & { subtasks: Task[] }> {
+    const description = resolveDescription(body);
+    const agentType = checkType('preferred_type', body.preferred_type);
+    const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
+      const gameId = resolveWriteGame(actor, body.game_id);
+      const deps = await loadDependencies(tx, actor, body.depends_on ?? []);
+      const required = [...new Set(body.required_capabilities ?? [])];
+      // The team: distinct eligible agents, least loaded then longest idle (the assignment rule).
+      const candidates = (await repo.candidates(tx, gameId === null ? [] : [gameId], gameId === null, [])).map((a) => ({
+        ...a,
+        capacity: typeCapacity(a.agentType),
+      }));
+      const probe: QueuedTask = { id: 'team', agentId: null, targeted: false, agentType, gameId, requiredCapabilities: required };
+      const team: CandidateAgent[] = [];
+      for (let i = 0; i < body.team_size; i++) {
+        const chosen = chooseAgent({ ...probe, excludeAgents: new Set(team.map((a) => a.id)) }, candidates);
+        if (!chosen) break;
+        team.push(chosen);
+      }
+      if (team.length < body.team_size) {
+        const eligible = candidates.filter((a) => isEligible({ ...a, load: 0 }, probe)).length;
+        throw new ConflictError(
+          `team_size: ${body.team_size} agents needed but ${team.length} are available now (${eligible} eligible in game ${gameId ?? '(none)'}${
+            required.length ? ` with ${required.join(', ')}` : ''
+          }${agentType ? ` of type ${agentType}` : ''}); create more agents or lower team_size`,
+          'insufficient_agents',
+          [{ field: 'team_size', message: 'not enough eligible agents', available: team.length, eligible }],
+        );
+      }
+      const base = baseValues(body, actor, description);
+      const parentId = newId();
+      const [parent] = await repo.insert(tx, [
+        { id: parentId, ...base, agentType, gameId, teamSize: body.team_size, dependsOn: deps.map((d) => d.id) },
+      ]);
+      const subtasks = await repo.insert(
+        tx,
+        team.map((member, i) => ({
+          id: newId(),
+          ...base,
+          metadata: { ...base.metadata, part: i + 1, team_size: body.team_size },
+          agentId: member.id,
+          targeted: true,
+          agentType: member.agentType,
+          gameId,
+          parentId,
+          dependsOn: deps.map((d) => d.id),
+        })),
+      );
+      emit({ type: 'task.created', gameId, agentId: null, taskId: parentId, data: { task: toTaskDto(parent!) } });
+      for (const sub of subtasks)
+        emit({ type: 'task.created', gameId, agentId: sub.agentId, taskId: sub.id, data: { task: toTaskDto(sub) } });
+      const broken = deps.find((d) => d.status === 'failed' || d.status === 'cancelled');
+      if (broken) {
+        const failed = await finishTask(tx, emit, parent!, 'failed', {
+          error: { code: 'dependency_failed', message: `dependency ${broken.id} is ${broken.status}`, dependency_id: broken.id },
+        });
+        return { parent: failed, subtasks: await repo.subtasks(tx, parentId) };
+      }
+      return { parent: parent!, subtasks };
+    });
+    return { ...toTaskDto(result.parent), subtasks: result.subtasks.map(toTaskDto) };
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async function getRow(id: string, actor: Actor): Promise<TaskRow> {
+    return assertVisible(actor, await repo.findById(id), 'task', id);
+  }
+
+  async function list(
+    query: {
+      status?: string | undefined;
+      agent_id?: string | undefined;
+      game_id?: string | undefined;
+      parent_id?: string | undefined;
+      task_type?: string | undefined;
+      limit: number;
+      cursor?: string | undefined;
+    },
+    actor: Actor,
+  ): Promise<Page<Task>> {
+    const game = resolveReadGame(actor, query.game_id);
+    if (game.empty) return { items: [], next_cursor: null };
+    const after = decodeCursor(query.cursor, ['string', 'string']);
+    const rows = await repo.list({
+      status: query.status,
+      agentId: query.agent_id,
+      gameId: game.gameId,
+      parentId: query.parent_id,
+      taskType: query.task_type,
+      limit: query.limit,
+      after: after ? { createdAt: new Date(after[0] as string), id: after[1] as string } : null,
+    });
+    return toPage(rows, query.limit, toTaskDto, (r) => [r.createdAt.toISOString(), r.id]);
+  }
+
+  // ---------------------------------------------------------------- cancel
+
+  async function cancel(id: string, actor: Actor, reason = 'cancelled_by_user'): Promise<Task> {
+    const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
+      const row = assertVisible(actor, await repo.lockById(tx, id), 'task', id);
+      if (isFinal(row.status))
+        throw new ConflictError(`task ${id} is already ${row.status}; only queued, assigned or running tasks can be cancelled`);
+      return finishTask(tx, emit, row, 'cancelled', { reason });
+    });
+    return toTaskDto(result);
+  }
+
+  // ---------------------------------------------------------------- engine
+
+  /**
+   * One dispatch round: hands runnable queued tasks to agents. Only one dispatcher runs at a
+   * time across all replicas and workers (advisory lock; the others skip the round), which
+   * keeps per-agent concurrency exact without locking agent rows. Returns how many were assigned.
+   */
+  async function dispatch(options: { wait?: boolean } = {}): Promise<number> {
+    const { result } = await withEvents(outbox, null, async (tx, emit) => {
+      if (options.wait) {
+        // A claiming runtime must see the outcome of a dispatch round, so it waits its turn.
+        await tx.execute(sql`select pg_advisory_xact_lock(${DISPATCH_LOCK})`);
+      } else {
+        const [lock] = (
+          (await tx.execute(sql`select pg_try_advisory_xact_lock(${DISPATCH_LOCK}) as ok`)) as unknown as { rows: Array<{ ok: boolean }> }
+        ).rows;
+        if (!lock?.ok) return 0;
+      }
+      const queued = await repo.lockRunnable(tx, DISPATCH_BATCH);
+      if (queued.length === 0) return 0;
+      const games = [...new Set(queued.map((t) => t.gameId).filter((g): g is string => g !== null))];
+      const targets = [...new Set(queued.filter((t) => t.targeted && t.agentId).map((t) => t.agentId!))];
+      const candidates: CandidateAgent[] = (
+        await repo.candidates(
+          tx,
+          games,
+          queued.some((t) => t.gameId === null),
+          targets,
+        )
+      ).map((a) => ({
+        ...a,
+        capacity: typeCapacity(a.agentType),
+      }));
+      const pairs: Array<{ taskId: string; agentId: string }> = [];
+      for (const task of queued) {
+        const chosen = chooseAgent(
+          {
+            id: task.id,
+            agentId: task.agentId,
+            targeted: task.targeted,
+            agentType: task.agentType,
+            gameId: task.gameId,
+            requiredCapabilities: task.requiredCapabilities,
+          },
+          candidates,
+        );
+        if (!chosen) continue;
+        chosen.load += 1;
+        pairs.push({ taskId: task.id, agentId: chosen.id });
+      }
+      const assigned = await repo.markAssigned(tx, pairs, leaseS);
+      for (const row of assigned) {
+        emit({
+          type: 'task.assigned',
+          gameId: row.gameId,
+          agentId: row.agentId,
+          taskId: row.id,
+          data: { task_id: row.id, agent_id: row.agentId!, attempt: row.attempts + 1, lease_expires_at: row.leaseExpiresAt!.toISOString() },
+        });
+      }
+      return assigned.length;
+    });
+    return result;
+  }
+
+  /** Emits task.started and makes the agent busy for tasks that just went assigned → running. */
+  async function afterStart(tx: Tx, emit: Emit, started: TaskRow[]): Promise<void> {
+    for (const row of started) {
+      const agent = await repo.lockAgent(tx, row.agentId!);
+      const activity: Activity = row.parentId ? 'collaborating' : 'thinking';
+      emit({
+        type: 'task.started',
+        gameId: row.gameId,
+        agentId: row.agentId,
+        taskId: row.id,
+        data: { task_id: row.id, agent_id: row.agentId!, attempt: row.attempts, activity },
+      });
+      if (agent && agent.status !== 'offline' && agent.status !== 'error') {
+        await setAgentState(tx, emit, agent, {
+          status: 'busy',
+          activity,
+          activityDetail: row.description.slice(0, 200),
+          currentTaskId: row.id,
+        });
+      }
+      if (row.parentId) await updateParent(tx, emit, row.parentId, row.id);
+    }
+  }
+
+  /** Built-in worker: start assigned tasks of these agent types (a lease each). */
+  async function startForTypes(agentTypes: string[], limit: number): Promise<TaskRow[]> {
+    if (agentTypes.length === 0 || limit <= 0) return [];
+    const { result } = await withEvents(outbox, null, async (tx, emit) => {
+      const started = await repo.startAssigned(tx, { agentTypes }, limit, leaseS);
+      await afterStart(tx, emit, started);
+      return started;
+    });
+    return result;
+  }
+
+  /** Marks an agent's runtime as alive; an offline agent comes back idle. */
+  async function touchAgent(agentId: string, actor: Actor): Promise<AgentRow> {
+    const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
+      const agent = assertVisible(actor, await repo.lockAgent(tx, agentId), 'agent', agentId);
+      const [touched] = await tx
+        .update(agents)
+        .set({ lastSeenAt: sql`now()` as unknown as Date })
+        .where(eq(agents.id, agentId))
+        .returning();
+      if (agent.status === 'offline') {
+        const held = await repo.heldCount(tx, agentId, null);
+        return setAgentState(tx, emit, touched!, { status: held.running.length ? 'busy' : 'idle' });
+      }
+      return touched!;
+    });
+    return result;
+  }
+
+  /** External runtime: the next task for this agent (dispatching first), with a lease. */
+  async function claim(agentId: string, actor: Actor): Promise<{ task: Task; lease: Lease } | null> {
+    const agent = await touchAgent(agentId, actor);
+    const typeConfig = config.agent_types[agent.agentType];
+    if (typeConfig && typeConfig.runtime !== 'external') {
+      throw new ConflictError(
+        `agent ${agentId} is of type ${agent.agentType}, run by the built-in ${typeConfig.runtime} runtime; only external agents are claimed over the runtime protocol`,
+      );
+    }
+    await dispatch({ wait: true });
+    const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
+      const started = await repo.startAssigned(tx, { agentId }, 1, leaseS);
+      await afterStart(tx, emit, started);
+      return started[0] ?? null;
+    });
+    if (!result) return null;
+    return { task: toTaskDto(result), lease: { token: result.leaseToken!, expires_at: result.leaseExpiresAt!.toISOString() } };
+  }
+
+  /** Why a lease-holder call was refused: 404 for unknown, 409 for everything else. */
+  async function leaseRefusal(id: string, actor: Actor | null): Promise<AppError> {
+    const row = await repo.findById(id);
+    if (!row || (actor && actor.gameId !== null && row.gameId !== actor.gameId)) return new NotFoundError('task', id);
+    if (isFinal(row.status)) return new ConflictError(`task ${id} is ${row.status}; stop working on it`, 'lease_lost');
+    return new ConflictError(
+      `task ${id} is ${row.status} and this lease is not (or no longer) its holder; stop working on it`,
+      'lease_lost',
+    );
+  }
+
+  async function heartbeat(id: string, token: string, input: ProgressInput, actor: Actor | null): Promise<{ lease: Lease; task: TaskRow }> {
+    // Stored as real: 4 decimals is plenty for a progress bar, and keeps denormals out.
+    const progress = input.progress === undefined ? undefined : Math.round(input.progress * 10_000) / 10_000;
+    const { result } = await withEvents(outbox, actor?.keyId ?? null, async (tx, emit) => {
+      const row = await repo.heartbeat(tx, id, token, leaseS, progress, input.message);
+      if (!row) return null;
+      if (row.agentId) {
+        const agent = await repo.lockAgent(tx, row.agentId);
+        if (agent) {
+          await tx
+            .update(agents)
+            .set({ lastSeenAt: sql`now()` as unknown as Date })
+            .where(eq(agents.id, agent.id));
+          if (input.activity !== undefined || input.activity_detail !== undefined) {
+            await setAgentState(tx, emit, agent, {
+              ...(input.activity !== undefined ? { activity: input.activity } : {}),
+              ...(input.activity_detail !== undefined ? { activityDetail: input.activity_detail } : {}),
+            });
+          }
+        }
+      }
+      return row;
+    });
+    if (!result) throw await leaseRefusal(id, actor);
+    if (progress !== undefined || input.message !== undefined) {
+      await publishVolatile(bus, [
+        {
+          type: 'task.progress',
+          gameId: result.gameId,
+          data: {
+            task_id: result.id,
+            agent_id: result.agentId,
+            progress: result.progress,
+            message: result.message,
+            activity: input.activity ?? null,
+          },
+        },
+      ]);
+    }
+    return { lease: { token, expires_at: result.leaseExpiresAt!.toISOString() }, task: result };
+  }
+
+  /** Volatile progress between heartbeats (built-in runtimes report often; persisted on the next heartbeat). */
+  async function publishProgress(row: { id: string; gameId: string | null; agentId: string | null }, input: ProgressInput): Promise<void> {
+    await publishVolatile(bus, [
+      {
+        type: 'task.progress',
+        gameId: row.gameId,
+        data: {
+          task_id: row.id,
+          agent_id: row.agentId,
+          progress: input.progress ?? 0,
+          message: input.message ?? null,
+          activity: input.activity ?? null,
+        },
+      },
+    ]);
+  }
+
+  /** Activity changes of built-in runtimes (durable agent.state_changed), only while holding the lease. */
+  async function setActivity(
+    taskId: string,
+    token: string,
+    activity: Activity | null,
+    detail: string | null | undefined,
+  ): Promise<boolean> {
+    const { result } = await withEvents(outbox, null, async (tx, emit) => {
+      const row = await repo.findById(taskId, tx);
+      if (!row || row.status !== 'running' || row.leaseToken !== token || !row.agentId) return false;
+      const agent = await repo.lockAgent(tx, row.agentId);
+      if (!agent || agent.currentTaskId !== taskId) return true;
+      await setAgentState(tx, emit, agent, { activity, ...(detail !== undefined ? { activityDetail: detail } : {}) });
+      return true;
+    });
+    return result;
+  }
+
+  async function complete(id: string, token: string, resultValue: unknown, actor: Actor | null): Promise<Task> {
+    const { result } = await withEvents(outbox, actor?.keyId ?? null, async (tx, emit) => {
+      const row = await repo.lockById(tx, id);
+      if (!row || row.status !== 'running' || row.leaseToken !== token) return null;
+      return finishTask(tx, emit, row, 'completed', { result: resultValue ?? null });
+    });
+    if (!result) throw await leaseRefusal(id, actor);
+    return toTaskDto(result);
+  }
+
+  /** A failed attempt: back to the queue with backoff while attempts remain and it is retryable. */
+  async function failAttempt(tx: Tx, emit: Emit, row: TaskRow, error: TaskError, retryable: boolean): Promise<TaskRow> {
+    if (retryable && row.attempts < row.maxAttempts) {
+      const delay = backoffMs(row.attempts, config.tasks.backoff_base_ms, config.tasks.backoff_max_ms);
+      const runAfter = new Date(Date.now() + delay);
+      const updated = await repo.update(tx, row.id, {
+        status: 'queued',
+        runAfter,
+        error,
+        leaseToken: null,
+        leaseExpiresAt: null,
+        agentId: row.targeted ? row.agentId : null,
+        assignedAt: null,
+      });
+      emit({
+        type: 'task.failed',
+        gameId: row.gameId,
+        agentId: row.agentId,
+        taskId: row.id,
+        data: { task_id: row.id, agent_id: row.agentId, error, attempt: row.attempts, will_retry: true, run_after: runAfter.toISOString() },
+      });
+      await releaseAgent(tx, emit, row.agentId, row.id, row.status === 'running' ? 'failed' : null);
+      return updated;
+    }
+    return finishTask(tx, emit, row, 'failed', { error });
+  }
+
+  async function fail(id: string, token: string, error: TaskError, retryable: boolean, actor: Actor | null): Promise<Task> {
+    const { result } = await withEvents(outbox, actor?.keyId ?? null, async (tx, emit) => {
+      const row = await repo.lockById(tx, id);
+      if (!row || row.status !== 'running' || row.leaseToken !== token) return null;
+      return failAttempt(tx, emit, row, error, retryable);
+    });
+    if (!result) throw await leaseRefusal(id, actor);
+    return toTaskDto(result);
+  }
+
+  /**
+   * Reaper round (every replica runs it; SKIP LOCKED splits the work): expired claims and
+   * leases go back to the queue (or fail after max_attempts), tasks past their timeout fail,
+   * external agents that stopped heart-beating go offline.
+   */
+  async function reap(): Promise<{ expired: number; timedOut: number; offline: number }> {
+    const { result } = await withEvents(outbox, null, async (tx, emit) => {
+      let expired = 0;
+      let timedOut = 0;
+      let offline = 0;
+      for (const row of await repo.lockExpired(tx, 200)) {
+        expired++;
+        if (row.status === 'assigned') {
+          // Never claimed: its runtime is gone. Not an attempt; put it back for another agent.
+          await failAttempt(
+            tx,
+            emit,
+            { ...row, attempts: row.attempts, maxAttempts: row.attempts + 1 },
+            { code: 'claim_expired', message: 'the agent’s runtime did not pick the task up in time' },
+            true,
+          );
+        } else {
+          await failAttempt(
+            tx,
+            emit,
+            row,
+            {
+              code: 'lease_expired',
+              message: `no heartbeat for ${leaseS} s: the runtime stopped (attempt ${row.attempts} of ${row.maxAttempts})`,
+            },
+            true,
+          );
+        }
+      }
+      for (const row of await repo.lockTimedOut(tx, 200)) {
+        timedOut++;
+        await failAttempt(tx, emit, row, { code: 'timeout', message: `task ran longer than its timeout_s of ${row.timeoutS} s` }, false);
+      }
+      for (const [name, type] of Object.entries(config.agent_types)) {
+        if (type.runtime !== 'external') continue;
+        for (const { agent, previousStatus } of await repo.markStaleOffline(tx, name, type.heartbeat_timeout_s)) {
+          offline++;
+          emit({
+            type: 'agent.state_changed',
+            gameId: agent.gameId,
+            agentId: agent.id,
+            taskId: agent.currentTaskId,
+            data: {
+              agent_id: agent.id,
+              status: 'offline',
+              previous_status: previousStatus as AgentStatus,
+              activity: null,
+              activity_detail: null,
+              task_id: agent.currentTaskId,
+            },
+          });
+        }
+      }
+      return { expired, timedOut, offline };
+    });
+    return result;
+  }
+
+  /**
+   * A runtime-wide outage (every AgentVM VM of a type unreachable) shows as its agents going
+   * offline; when a VM answers again they come back idle (busy if they still hold a running task).
+   */
+  async function setTypeAvailability(agentType: string, available: boolean): Promise<number> {
+    const { result } = await withEvents(outbox, null, async (tx, emit) => {
+      const rows = await tx
+        .select()
+        .from(agents)
+        .where(and(eq(agents.agentType, agentType), available ? eq(agents.status, 'offline') : inArray(agents.status, ['idle', 'busy'])))
+        .for('update');
+      for (const agent of rows) {
+        if (available) {
+          const held = await repo.heldCount(tx, agent.id, null);
+          await setAgentState(tx, emit, agent, { status: held.running.length ? 'busy' : 'idle' });
+        } else {
+          await setAgentState(tx, emit, agent, { status: 'offline', activity: null, activityDetail: null });
+        }
+      }
+      return rows.length;
+    });
+    return result;
+  }
+
+  /**
+   * Inside another module's transaction (agent deletion): cancels every open task the agent
+   * holds or waits for, with their events, runtime notification and team/dependent effects.
+   */
+  async function cancelOpenTasksOfAgent(tx: Tx, emit: Emit, agentId: string, reason: string): Promise<number> {
+    const open = await tx
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.agentId, agentId), inArray(tasks.status, ['queued', 'assigned', 'running'])))
+      .orderBy(tasks.createdAt)
+      .for('update');
+    let cancelled = 0;
+    for (const row of open) {
+      const current = await repo.lockById(tx, row.id);
+      if (!current || isFinal(current.status)) continue; // a team cascade already finished it
+      await finishTask(tx, emit, current, 'cancelled', { reason });
+      cancelled++;
+    }
+    return cancelled;
+  }
+
+  return {
+    create,
+    createCollaborative,
+    setTypeAvailability,
+    cancelOpenTasksOfAgent,
+    async get(id: string, actor: Actor): Promise<Task> {
+      return toTaskDto(await getRow(id, actor));
+    },
+    async status(id: string, actor: Actor) {
+      return toTaskStatusDto(await getRow(id, actor));
+    },
+    getRow,
+    list,
+    cancel,
+    dispatch,
+    startForTypes,
+    claim,
+    heartbeat,
+    publishProgress,
+    setActivity,
+    complete,
+    fail,
+    reap,
+    newLeaseToken: () => randomUUID(),
+  };
+}

@@ -1,0 +1,246 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../../config/schema.js';
+import type { TaskError } from '../../contract/tasks.js';
+import type { TaskRow } from '../../db/schema.js';
+import type { EventBus } from '../../infra/bus.js';
+import type { ProgressReport, Runtime, RuntimeTask } from '../runtimes/runtime.js';
+import type { TasksService } from './tasks.service.js';
+
+/**
+ * The built-in worker: runs tasks of agent types whose runtime lives in this process
+ * (simulated, command, agentvm). It dispatches, starts assigned tasks under a lease, runs them,
+ * heart-beats while they run and reports the outcome through the same service the REST runtime
+ * protocol uses. Several workers (embedded in api replicas or `npm run worker`) share the queue
+ * safely: starting a task is an UPDATE … SKIP LOCKED, and only the lease holder may finish it.
+ */
+
+/** Progress is published at most this often per task (a game renders it; more is noise). */
+const PROGRESS_EVERY_MS = 200;
+
+interface Running {
+  row: TaskRow;
+  token: string;
+  controller: AbortController;
+  abortReason: 'cancelled' | 'lease_lost' | 'shutdown' | null;
+  progress: ProgressReport;
+  done: Promise<void>;
+}
+
+export interface WorkerDeps {
+  config: Config;
+  service: TasksService;
+  bus: EventBus;
+  log: FastifyBaseLogger;
+  /** Runtime per agent type name (only the types this worker runs). */
+  runtimes: Map<string, Runtime>;
+  stats: { running: boolean; activeTasks: number };
+  /** Agent name and personality for a task's runtime view. */
+  describeAgent: (agentId: string) => Promise<{ name: string; personality: string; agentType: string } | null>;
+}
+
+export function createWorker(deps: WorkerDeps) {
+  const { config, service, bus, log, runtimes, stats } = deps;
+  const running = new Map<string, Running>();
+  const types = [...runtimes.keys()];
+  let stopped = true;
+  let wake: (() => void) | null = null;
+  let pendingWake = false;
+  let loop: Promise<void> | null = null;
+  let lastReap = 0;
+  let unsubscribe: (() => void) | null = null;
+
+  function poke(): void {
+    pendingWake = true;
+    wake?.();
+  }
+
+  /** Events that can make work available wake the loop at once; cancellations abort runs. */
+  function onBusMessage(message: string): void {
+    for (const line of message.split('\n')) {
+      // Cheap prefilter before parsing: most lines are positions and progress.
+      if (!line.includes('"task.') && !line.includes('"agent.created"') && !line.includes('"agent.state_changed"')) continue;
+      let event: { type?: string; data?: { task_id?: string; will_retry?: boolean } };
+      try {
+        event = JSON.parse(line) as typeof event;
+      } catch {
+        continue;
+      }
+      const type = event.type ?? '';
+      const taskId = event.data?.task_id;
+      if ((type === 'task.cancelled' || (type === 'task.failed' && taskId && running.has(taskId))) && taskId) {
+        const run = running.get(taskId);
+        if (run && run.abortReason === null) {
+          run.abortReason = type === 'task.cancelled' ? 'cancelled' : 'lease_lost';
+          run.controller.abort(new Error(type));
+        }
+      }
+      if (
+        type === 'task.created' ||
+        type === 'task.completed' ||
+        type === 'task.failed' ||
+        type === 'task.cancelled' ||
+        type === 'task.assigned' ||
+        type.startsWith('agent.')
+      ) {
+        poke();
+      }
+    }
+  }
+
+  async function tick(): Promise<void> {
+    if (Date.now() - lastReap >= config.tasks.reaper_interval_ms) {
+      lastReap = Date.now();
+      const reaped = await service.reap();
+      if (reaped.expired || reaped.timedOut || reaped.offline) log.info(reaped, 'reaper: leases expired, tasks timed out, agents offline');
+    }
+    await service.dispatch();
+    const free = config.worker.concurrency - running.size;
+    if (free <= 0 || types.length === 0) return;
+    const started = await service.startForTypes(types, free);
+    for (const row of started) run(row);
+    if (started.length === free) poke(); // there may be more
+  }
+
+  function run(row: TaskRow): void {
+    const controller = new AbortController();
+    const entry: Running = { row, token: row.leaseToken!, controller, abortReason: null, progress: {}, done: Promise.resolve() };
+    running.set(row.id, entry);
+    stats.activeTasks = running.size;
+    entry.done = execute(entry).finally(() => {
+      running.delete(row.id);
+      stats.activeTasks = running.size;
+      poke();
+    });
+  }
+
+  async function execute(entry: Running): Promise<void> {
+    const { row, token, controller } = entry;
+    const leaseMs = config.tasks.lease_s * 1000;
+    // Heartbeat at a third of the lease: two can be lost before the lease expires.
+    const heartbeat = setInterval(
+      () => {
+        service
+          .heartbeat(row.id, token, { progress: entry.progress.progress, message: entry.progress.message }, null)
+          .catch((err: Error & { code?: string }) => {
+            if (err.code === 'lease_lost' || err.code === 'not_found') {
+              if (entry.abortReason === null) {
+                entry.abortReason = 'lease_lost';
+                controller.abort(err);
+              }
+            } else {
+              log.warn({ task_id: row.id, err: err.message }, 'heartbeat failed; retrying at the next interval');
+            }
+          });
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
+    let lastPublished = 0;
+    let lastActivity: string | null | undefined;
+    const report = (p: ProgressReport) => {
+      entry.progress = { ...entry.progress, ...p };
+      if (p.activity !== undefined && p.activity !== lastActivity) {
+        lastActivity = p.activity;
+        service
+          .setActivity(row.id, token, p.activity, p.activityDetail)
+          .catch((err: Error) => log.debug({ err: err.message }, 'activity update skipped'));
+      }
+      const now = Date.now();
+      if (now - lastPublished >= PROGRESS_EVERY_MS || p.progress === 1) {
+        lastPublished = now;
+        service.publishProgress(row, { ...entry.progress, activity: entry.progress.activity ?? null }).catch(() => undefined);
+      }
+    };
+    try {
+      // The agent's type decides the runtime (an untargeted task names no type of its own).
+      const agent = await deps.describeAgent(row.agentId!);
+      const runtime = agent ? runtimes.get(agent.agentType) : undefined;
+      if (!agent || !runtime) {
+        const message = `no built-in runtime here for agent type ${agent?.agentType ?? '(agent deleted)'}`;
+        await service.fail(row.id, token, { code: 'no_runtime', message }, false, null);
+        return;
+      }
+      const task: RuntimeTask = {
+        id: row.id,
+        description: row.description,
+        taskType: row.taskType,
+        agentId: row.agentId!,
+        agentName: agent.name,
+        agentType: agent.agentType,
+        personality: agent.personality,
+        gameId: row.gameId,
+        attempt: row.attempts,
+        timeoutS: row.timeoutS,
+        collaborative: row.parentId !== null,
+        metadata: row.metadata,
+      };
+      const outcome = await runtime.run(task, { signal: controller.signal, report });
+      if (entry.abortReason === 'cancelled' || entry.abortReason === 'lease_lost') return; // someone else decided
+      if (entry.abortReason === 'shutdown') {
+        await service.fail(row.id, token, { code: 'worker_shutdown', message: 'the worker stopped while running the task' }, true, null);
+        return;
+      }
+      if (outcome.ok) await service.complete(row.id, token, outcome.result, null);
+      else await service.fail(row.id, token, outcome.error, outcome.retryable, null);
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      if (e.code === 'lease_lost' || e.code === 'not_found') return;
+      log.error({ task_id: row.id, err: e.message }, 'task run failed');
+      const error: TaskError = { code: 'runtime_error', message: e.message };
+      await service.fail(row.id, token, error, true, null).catch(() => undefined);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  async function runLoop(): Promise<void> {
+    while (!stopped) {
+      pendingWake = false;
+      try {
+        await tick();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'worker round failed; retrying');
+      }
+      if (stopped) break;
+      if (pendingWake) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, config.worker.poll_interval_ms);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  }
+
+  return {
+    start(): void {
+      if (!stopped) return;
+      stopped = false;
+      stats.running = true;
+      unsubscribe = bus.subscribe('events', onBusMessage);
+      loop = runLoop();
+      log.info({ types, concurrency: config.worker.concurrency }, 'task worker started');
+    },
+    /** Stops taking work, aborts what runs (those tasks go back to the queue) and waits for it. */
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      stats.running = false;
+      unsubscribe?.();
+      wake?.();
+      for (const entry of running.values()) {
+        if (entry.abortReason === null) {
+          entry.abortReason = 'shutdown';
+          entry.controller.abort(new Error('shutdown'));
+        }
+      }
+      await loop;
+      await Promise.allSettled([...running.values()].map((r) => r.done));
+    },
+    poke,
+    activeCount: () => running.size,
+  };
+}
+
+export type Worker = ReturnType<typeof createWorker>;

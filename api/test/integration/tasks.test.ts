@@ -1,0 +1,416 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, createKey, driver, type TestApp } from '../helpers/build-app.js';
+import { eventsOf, insertAgent } from '../helpers/fixtures.js';
+
+type Json = Record<string, any>;
+
+async function waitForStatus(t: TestApp, id: string, status: string | string[], timeout = 15_000): Promise<Json> {
+  const wanted = Array.isArray(status) ? status : [status];
+  let last: Json = {};
+  await expect
+    .poll(
+      async () => {
+        last = (await t.request({ method: 'GET', url: `/tasks/${id}` })).json();
+        return wanted.includes(last.status);
+      },
+      { timeout, interval: 25 },
+    )
+    .toBe(true);
+  return last;
+}
+
+describe(`tasks (${driver})`, () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({ config: { tasks: { lease_s: 1, reaper_interval_ms: 50, backoff_base_ms: 20, backoff_max_ms: 100 } } });
+  });
+  afterAll(async () => t?.close());
+
+  const assign = (body: Json, key?: string) => t.request({ method: 'POST', url: '/tasks/assign', body, ...(key ? { key } : {}) });
+
+  it('runs a targeted task through queued → assigned → running → completed, with events in order', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-flow' });
+    const res = await assign({ description: 'Fix the player movement bug', task_type: 'debugging', agent_id: agent.id });
+    expect(res.statusCode).toBe(201);
+    const task = res.json();
+    expect(task).toMatchObject({
+      status: 'queued',
+      priority: 'normal',
+      agent_id: agent.id,
+      game_id: 'g-flow',
+      task_type: 'debugging',
+      progress: 0,
+    });
+    const done = await waitForStatus(t, task.id, 'completed');
+    expect(done.progress).toBe(1);
+    expect(done.attempts).toBe(1);
+    expect(done.result).toBeTruthy();
+    const types = (await eventsOf(t.app, { taskId: task.id })).map((e) => e.type);
+    expect(types.filter((x) => x.startsWith('task.'))).toEqual(['task.created', 'task.assigned', 'task.started', 'task.completed']);
+    const agentStates = (await eventsOf(t.app, { agentId: agent.id, type: 'agent.state_changed' })).map((e) => e.data.status);
+    expect(agentStates[0]).toBe('busy');
+    expect(agentStates[agentStates.length - 1]).toBe('idle');
+    const status = (await t.request({ method: 'GET', url: `/tasks/${task.id}/status` })).json();
+    expect(Object.keys(status).sort()).toEqual([
+      'agent_id',
+      'attempts',
+      'error',
+      'id',
+      'message',
+      'progress',
+      'result',
+      'status',
+      'updated_at',
+    ]);
+    const after = (await t.request({ method: 'GET', url: `/tasks?agent_id=${agent.id}` })).json();
+    expect(after.items.map((x: Json) => x.id)).toContain(task.id);
+  });
+
+  it('gives an untargeted task to an eligible agent of its game; capability mismatch stays queued', async () => {
+    const coder = await insertAgent(t.app, { gameId: 'g-auto', capabilities: ['code'] });
+    const res = await assign({ description: 'automatic', game_id: 'g-auto' });
+    const done = await waitForStatus(t, res.json().id, 'completed');
+    expect(done.agent_id).toBe(coder.id);
+
+    const stuck = await assign({ description: 'needs rust', game_id: 'g-auto', required_capabilities: ['rust'] });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await t.request({ method: 'GET', url: `/tasks/${stuck.json().id}` })).json()).toMatchObject({
+      status: 'queued',
+      agent_id: null,
+    });
+    const rust = await insertAgent(t.app, { gameId: 'g-auto', capabilities: ['code', 'rust'] });
+    t.app.worker?.poke();
+    expect((await waitForStatus(t, stuck.json().id, 'completed')).agent_id).toBe(rust.id);
+  });
+
+  it('accepts the original agent system’s forms: prompt, preferred_type, numeric priority', async () => {
+    await insertAgent(t.app, { gameId: 'g-seed', agentType: 'claude' });
+    const cases: Array<[number, string]> = [
+      [0, 'low'],
+      [0.3, 'normal'],
+      [0.6, 'high'],
+      [0.9, 'critical'],
+    ];
+    for (const [p, name] of cases) {
+      const res = await assign({
+        prompt: 'Implement inventory',
+        task_type: 'feature',
+        priority: p,
+        preferred_type: 'claude',
+        game_id: 'g-seed',
+      });
+      expect(res.statusCode).toBe(201);
+      expect(res.json()).toMatchObject({ description: 'Implement inventory', priority: name, agent_type: 'claude' });
+    }
+    const bad = await assign({ prompt: 'x', priority: 1.5 });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.details[0].field).toBe('priority');
+    const unknownType = await assign({ prompt: 'x', preferred_type: 'gpt' });
+    expect(unknownType.json().error.message).toMatch(/^preferred_type: unknown agent type "gpt"; configured types: aider/);
+  });
+
+  it('rejects bad input naming the field, and leaves nothing behind', async () => {
+    const before = (await t.request({ method: 'GET', url: '/tasks?limit=500' })).json().items.length;
+    const cases: Array<[Json, string]> = [
+      [{}, 'description'],
+      [{ description: '   ' }, 'description'],
+      [{ description: 'x', agent_id: 'nope' }, 'agent_id'],
+      [{ description: 'x', agent_id: '01900000-0000-7000-8000-000000000000' }, 'agent_id'],
+      [{ description: 'x', depends_on: ['01900000-0000-7000-8000-000000000000'] }, 'depends_on'],
+      [{ description: 'x', priority: 'urgent' }, 'priority'],
+      [{ description: 'x', timeout_s: 0 }, 'timeout_s'],
+      [{ description: 'x', max_attempts: 1000 }, 'max_attempts'],
+      [{ description: 'x', colour: 'red' }, 'colour'],
+      [{ description: 5 }, 'description'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await assign(body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      expect(res.json().error.code).toBe('validation_failed');
+      expect(res.json().error.message.startsWith(`${field}:`), res.json().error.message).toBe(true);
+    }
+    expect((await t.request({ method: 'GET', url: '/tasks?limit=500' })).json().items.length).toBe(before);
+    expect((await t.request({ method: 'GET', url: '/tasks/not-a-uuid' })).statusCode).toBe(400);
+    expect((await t.request({ method: 'GET', url: '/tasks/01900000-0000-7000-8000-000000000000' })).statusCode).toBe(404);
+    expect((await t.request({ method: 'GET', url: '/tasks?cursor=garbage' })).json().error.message).toMatch(/^cursor:/);
+  });
+
+  it('hands out by priority, then age', async () => {
+    const low = await assign({ description: 'low', game_id: 'g-prio', priority: 'low' });
+    const normal = await assign({ description: 'normal', game_id: 'g-prio' });
+    const critical = await assign({ description: 'critical', game_id: 'g-prio', priority: 'critical' });
+    const high = await assign({ description: 'high', game_id: 'g-prio', priority: 'high' });
+    await insertAgent(t.app, { gameId: 'g-prio' });
+    t.app.worker?.poke();
+    const ids = [critical, high, normal, low].map((r) => r.json().id);
+    for (const id of ids) await waitForStatus(t, id, 'completed');
+    const started = (await eventsOf(t.app, { type: 'task.started' })).filter((e) => ids.includes(e.taskId!)).map((e) => e.taskId);
+    expect(started).toEqual(ids);
+  });
+
+  it('runs dependents only after their dependencies, and fails them when one fails', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-deps', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+    const runtimeKey = await createKey(t, ['runtime']);
+    const first = (await assign({ description: 'first', agent_id: agent.id })).json();
+    const second = (await assign({ description: 'second', agent_id: agent.id, depends_on: [first.id] })).json();
+    const third = (await assign({ description: 'third', agent_id: agent.id, depends_on: [second.id] })).json();
+    const claim = await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id } });
+    expect(claim.statusCode).toBe(200);
+    expect(claim.json().task.id).toBe(first.id);
+    // the dependent is not handed out while its dependency runs
+    expect((await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id } })).statusCode).toBe(
+      204,
+    );
+    const failed = await t.request({
+      method: 'POST',
+      url: `/runtime/tasks/${first.id}/fail`,
+      key: runtimeKey,
+      body: { lease_token: claim.json().lease.token, error: { code: 'compile_error', message: 'does not build' }, retryable: false },
+    });
+    expect(failed.json()).toMatchObject({ status: 'failed', error: { code: 'compile_error' } });
+    for (const id of [second.id, third.id]) {
+      const row = (await t.request({ method: 'GET', url: `/tasks/${id}` })).json();
+      expect(row.status).toBe('failed');
+      expect(row.error.code).toBe('dependency_failed');
+    }
+    const late = (await assign({ description: 'after a failure', agent_id: agent.id, depends_on: [first.id] })).json();
+    expect(late).toMatchObject({ status: 'failed', error: { code: 'dependency_failed' } });
+  });
+
+  it('completes a collaborative task with a team of 3 distinct agents', async () => {
+    const team = await Promise.all([1, 2, 3, 4].map(() => insertAgent(t.app, { gameId: 'g-team' })));
+    const res = await t.request({
+      method: 'POST',
+      url: '/tasks/collaborative',
+      body: { description: 'Implement multiplayer networking', team_size: 3, game_id: 'g-team' },
+    });
+    expect(res.statusCode).toBe(201);
+    const parent = res.json();
+    expect(parent.team_size).toBe(3);
+    expect(parent.subtasks).toHaveLength(3);
+    const members = new Set(parent.subtasks.map((s: Json) => s.agent_id));
+    expect(members.size).toBe(3);
+    for (const m of members) expect(team.map((a) => a.id)).toContain(m);
+    const done = await waitForStatus(t, parent.id, 'completed');
+    expect(done.result.subtasks).toHaveLength(3);
+    const children = (await t.request({ method: 'GET', url: `/tasks?parent_id=${parent.id}` })).json().items;
+    expect(children.every((c: Json) => c.status === 'completed')).toBe(true);
+    const tooBig = await t.request({
+      method: 'POST',
+      url: '/tasks/collaborative',
+      body: { description: 'x', team_size: 9, game_id: 'g-team' },
+    });
+    expect(tooBig.statusCode).toBe(409);
+    expect(tooBig.json().error.code).toBe('insufficient_agents');
+  });
+
+  it('fails the parent when a team member fails for good, cancelling the rest', async () => {
+    const members = await Promise.all(
+      [1, 2].map(() => insertAgent(t.app, { gameId: 'g-team-fail', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() })),
+    );
+    const runtimeKey = await createKey(t, ['runtime']);
+    const parent = (
+      await t.request({
+        method: 'POST',
+        url: '/tasks/collaborative',
+        body: { description: 'x', team_size: 2, game_id: 'g-team-fail', max_attempts: 1 },
+      })
+    ).json();
+    const claim = (await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: members[0]!.id } })).json();
+    expect((await t.request({ method: 'GET', url: `/tasks/${parent.id}` })).json().status).toBe('running');
+    await t.request({
+      method: 'POST',
+      url: `/runtime/tasks/${claim.task.id}/fail`,
+      key: runtimeKey,
+      body: { lease_token: claim.lease.token, error: 'boom' },
+    });
+    const failed = (await t.request({ method: 'GET', url: `/tasks/${parent.id}` })).json();
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'subtask_failed' } });
+    const other = parent.subtasks.find((s: Json) => s.id !== claim.task.id);
+    expect((await t.request({ method: 'GET', url: `/tasks/${other.id}` })).json().status).toBe('cancelled');
+  });
+
+  it('cancel works in every open state, stops running work, and is 409 once finished', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-cancel', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+    const runtimeKey = await createKey(t, ['runtime']);
+    const queued = (await assign({ description: 'q', game_id: 'g-cancel', required_capabilities: ['nobody-has-this'] })).json();
+    const running = (await assign({ description: 'r', agent_id: agent.id })).json();
+    const claim = (await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id } })).json();
+    expect(claim.task.id).toBe(running.id);
+    for (const id of [queued.id, running.id]) {
+      const res = await t.request({ method: 'POST', url: `/tasks/${id}/cancel` });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().status).toBe('cancelled');
+    }
+    // the runtime learns at its next heartbeat, and cannot complete it any more
+    const hb = await t.request({
+      method: 'POST',
+      url: `/runtime/tasks/${running.id}/heartbeat`,
+      key: runtimeKey,
+      body: { lease_token: claim.lease.token, progress: 0.5 },
+    });
+    expect(hb.statusCode).toBe(409);
+    expect(hb.json().error.code).toBe('lease_lost');
+    const again = await t.request({ method: 'POST', url: `/tasks/${running.id}/cancel` });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error.message).toMatch(/already cancelled/);
+  });
+
+  it('a runtime that dies mid-task loses its lease: the task is retried and completes exactly once', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-lease', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+    const runtimeKey = await createKey(t, ['runtime']);
+    const task = (await assign({ description: 'survive a crash', agent_id: agent.id, max_attempts: 3 })).json();
+    const first = (await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id } })).json();
+    // no heartbeat: the lease (1 s in this test) expires and the reaper puts the task back
+    await waitForStatus(t, task.id, 'queued', 10_000);
+    const second = await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id, wait_s: 5 } });
+    expect(second.statusCode).toBe(200);
+    expect(second.json().task.attempts).toBe(2);
+    expect(second.json().lease.token).not.toBe(first.lease.token);
+    const stale = await t.request({
+      method: 'POST',
+      url: `/runtime/tasks/${task.id}/complete`,
+      key: runtimeKey,
+      body: { lease_token: first.lease.token, result: 'stale' },
+    });
+    expect(stale.statusCode).toBe(409);
+    const ok = await t.request({
+      method: 'POST',
+      url: `/runtime/tasks/${task.id}/complete`,
+      key: runtimeKey,
+      body: { lease_token: second.json().lease.token, result: { fixed: true } },
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ status: 'completed', result: { fixed: true } });
+    const dup = await t.request({
+      method: 'POST',
+      url: `/runtime/tasks/${task.id}/complete`,
+      key: runtimeKey,
+      body: { lease_token: second.json().lease.token },
+    });
+    expect(dup.statusCode).toBe(409);
+    const events = (await eventsOf(t.app, { taskId: task.id })).map((e) => e.type);
+    expect(events.filter((e) => e === 'task.completed')).toHaveLength(1);
+    expect(events).toContain('task.failed');
+    const failedEvent = (await eventsOf(t.app, { taskId: task.id, type: 'task.failed' }))[0]!;
+    expect(failedEvent.data).toMatchObject({ will_retry: true, attempt: 1, error: { code: 'lease_expired' } });
+  });
+
+  it('retries a retryable failure with backoff until max_attempts, then fails for good', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-retry', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+    const runtimeKey = await createKey(t, ['runtime']);
+    const task = (await assign({ description: 'flaky', agent_id: agent.id, max_attempts: 2 })).json();
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const claim = await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id, wait_s: 5 } });
+      expect(claim.statusCode).toBe(200);
+      const res = await t.request({
+        method: 'POST',
+        url: `/runtime/tasks/${task.id}/fail`,
+        key: runtimeKey,
+        body: { lease_token: claim.json().lease.token, error: 'network blip' },
+      });
+      expect(res.json().status).toBe(attempt < 2 ? 'queued' : 'failed');
+    }
+    const failures = await eventsOf(t.app, { taskId: task.id, type: 'task.failed' });
+    expect(failures.map((e) => e.data.will_retry)).toEqual([true, false]);
+    expect(failures[0]!.data.run_after).toBeTruthy();
+  });
+
+  it('runtime protocol: scopes, 204 when idle, heartbeat extends the lease and reports progress', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-rt', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+    const runtimeKey = await createKey(t, ['runtime']);
+    const readKey = await createKey(t, ['read']);
+    expect((await t.request({ method: 'POST', url: '/runtime/claim', key: readKey, body: { agent_id: agent.id } })).statusCode).toBe(403);
+    expect((await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id } })).statusCode).toBe(
+      204,
+    );
+    const simulated = await insertAgent(t.app, { gameId: 'g-rt' });
+    expect((await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: simulated.id } })).statusCode).toBe(
+      409,
+    );
+    const task = (await assign({ description: 'work', agent_id: agent.id })).json();
+    const claim = (await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id } })).json();
+    const hb = await t.request({
+      method: 'POST',
+      url: `/runtime/tasks/${task.id}/heartbeat`,
+      key: runtimeKey,
+      body: { lease_token: claim.lease.token, progress: 0.4, message: 'running tests', activity: 'testing' },
+    });
+    expect(hb.statusCode).toBe(200);
+    expect(new Date(hb.json().lease.expires_at).getTime()).toBeGreaterThanOrEqual(new Date(claim.lease.expires_at).getTime());
+    expect((await t.request({ method: 'GET', url: `/tasks/${task.id}/status` })).json()).toMatchObject({
+      progress: expect.closeTo(0.4, 5),
+      message: 'running tests',
+    });
+    const state = (await eventsOf(t.app, { agentId: agent.id, type: 'agent.state_changed' })).pop()!;
+    expect(state.data).toMatchObject({ status: 'busy', activity: 'testing' });
+    await t.request({
+      method: 'POST',
+      url: `/runtime/tasks/${task.id}/complete`,
+      key: runtimeKey,
+      body: { lease_token: claim.lease.token },
+    });
+  });
+
+  it('isolates games: a game key sees and assigns only within its game', async () => {
+    const mine = await insertAgent(t.app, { gameId: 'iso-a' });
+    const theirs = await insertAgent(t.app, { gameId: 'iso-b' });
+    const key = await createKey(t, ['game'], 'iso-a');
+    const other = (await assign({ description: 'b task', game_id: 'iso-b', required_capabilities: ['none-such'] })).json();
+    expect((await t.request({ method: 'GET', url: `/tasks/${other.id}`, key })).statusCode).toBe(404);
+    expect((await t.request({ method: 'POST', url: `/tasks/${other.id}/cancel`, key })).statusCode).toBe(404);
+    expect((await assign({ description: 'x', agent_id: theirs.id }, key)).json().error.message).toMatch(/^agent_id: agent .* not found/);
+    expect((await assign({ description: 'x', game_id: 'iso-b' }, key)).statusCode).toBe(403);
+    const own = await assign({ description: 'mine', agent_id: mine.id }, key);
+    expect(own.statusCode).toBe(201);
+    expect(own.json().game_id).toBe('iso-a');
+    const listed = (await t.request({ method: 'GET', url: '/tasks?limit=500', key })).json().items;
+    expect(listed.every((x: Json) => x.game_id === 'iso-a')).toBe(true);
+    expect((await t.request({ method: 'GET', url: '/tasks?game_id=iso-b', key })).json().items).toEqual([]);
+  });
+});
+
+describe.runIf(driver === 'postgres')('two workers on one queue', () => {
+  it('never run a task twice across 1,000 tasks', async () => {
+    const config = { tasks: { lease_s: 30 }, worker: { concurrency: 64, poll_interval_ms: 20 } };
+    const a = await buildTestApp({ config });
+    const b = await buildTestApp({ config, databaseUrl: a.databaseUrl!, redisPrefix: a.redisPrefix! });
+    try {
+      for (let i = 0; i < 8; i++) await insertAgent(a.app, { gameId: 'race', capabilities: ['code'] });
+      // Agents take one task at a time (max_concurrency 1), so 8 agents bound throughput; fine.
+      const ids: string[] = [];
+      const batch = Array.from({ length: 1000 }, (_, i) => i);
+      for (let i = 0; i < batch.length; i += 50) {
+        const created = await Promise.all(
+          batch
+            .slice(i, i + 50)
+            .map((n) =>
+              (n % 2 ? a : b).request({ method: 'POST', url: '/tasks/assign', body: { description: `task ${n}`, game_id: 'race' } }),
+            ),
+        );
+        ids.push(...created.map((r) => r.json().id));
+      }
+      await expect
+        .poll(
+          async () => {
+            const { rows } = (await a.app.database.db.execute(
+              (await import('drizzle-orm')).sql`select count(*)::int as n from tasks where game_id = 'race' and status = 'completed'`,
+            )) as unknown as { rows: Array<{ n: number }> };
+            return rows[0]!.n;
+          },
+          { timeout: 120_000, interval: 250 },
+        )
+        .toBe(1000);
+      const started = await eventsOf(a.app, { type: 'task.started' });
+      const perTask = new Map<string, number>();
+      for (const e of started) if (ids.includes(e.taskId!)) perTask.set(e.taskId!, (perTask.get(e.taskId!) ?? 0) + 1);
+      expect(perTask.size).toBe(1000);
+      expect([...perTask.values()].every((n) => n === 1)).toBe(true);
+      const completed = (await eventsOf(a.app, { type: 'task.completed' })).filter((e) => ids.includes(e.taskId!));
+      expect(completed).toHaveLength(1000);
+    } finally {
+      await b.app.close();
+      await a.close();
+    }
+  }, 180_000);
+});
