@@ -13,12 +13,13 @@ ARG NODE_IMAGE=node:24.11.1-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Manifests first so the dependency layer is reused until package*.json change. npm ci checks
-# the lockfile against every workspace, so all four manifests are needed.
+# the lockfile against every workspace, so every workspace manifest is needed.
 COPY package.json package-lock.json ./
 COPY api/package.json api/
 COPY web-client/package.json web-client/
 COPY deployment/package.json deployment/
 COPY godot-plugin/package.json godot-plugin/
+COPY bench/package.json bench/
 # --ignore-scripts: the only install scripts belong to dev tools the build does not run (the
 # GDScript checker's tree-sitter, testcontainers' ssh2); esbuild and rolldown find their
 # platform binaries through optional dependencies without them.
@@ -47,6 +48,7 @@ COPY api/package.json api/
 COPY web-client/package.json web-client/
 COPY deployment/package.json deployment/
 COPY godot-plugin/package.json godot-plugin/
+COPY bench/package.json bench/
 # Only what the api needs at run time: no dev dependencies, no other workspace's packages.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --workspace api --include-workspace-root --ignore-scripts --no-audit --no-fund

@@ -156,6 +156,9 @@ export function positionStore(deps: PositionStoreDeps) {
       assertOpen();
       const placement = (await resolve([agentId], actor)).get(agentId);
       if (!placement) throw new NotFoundError('agent', agentId);
+      // Shutdown may have begun during the lookup, and its final flush may already have taken
+      // what is pending: refuse rather than answer 200 for a position nothing will write.
+      assertOpen();
       const { response, event } = accept(agentId, placement, body);
       if (placement.gameId) deps.onGameTraffic?.(placement.gameId);
       await publishVolatile(bus, [event]);
@@ -166,6 +169,7 @@ export function positionStore(deps: PositionStoreDeps) {
       assertOpen();
       const ids = [...new Set(items.map((i) => i.agent_id))];
       const visible = await resolve(ids, actor);
+      assertOpen(); // as in update(): the final flush may have run during the lookup
       const events: VolatileEvent[] = [];
       const games = new Set<string>();
       let updated = 0;

@@ -92,8 +92,14 @@ export class WorldRenderer {
       this.fit(agents, scene);
       this.fittedFor = fitKey;
     }
+    // A canvas that is not laid out yet (hidden, or a layout change in flight) has no size to
+    // fit: nothing to draw this frame.
+    const v = this.view;
+    if (!v) {
+      this.lastStats = { visible: 0, labelled: 0, ms: performance.now() - started };
+      return this.lastStats;
+    }
     const ctx = this.ctx;
-    const v = this.view!;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     this.drawGround(scene, v);
 
