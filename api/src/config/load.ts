@@ -40,6 +40,7 @@ const ENV_OVERRIDES: ReadonlyArray<{ name: string; path: string[]; kind: 'string
   { name: 'AGENTVM_WORKER_EMBEDDED', path: ['worker', 'embedded'], kind: 'bool' },
   { name: 'AGENTVM_MIGRATE_ON_BOOT', path: ['database', 'migrate_on_boot'], kind: 'bool' },
   { name: 'AGENTVM_REDIS_PREFIX', path: ['redis', 'key_prefix'], kind: 'string' },
+  { name: 'AGENTVM_DB_POOL_SIZE', path: ['database', 'pool_size'], kind: 'int' },
 ];
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {

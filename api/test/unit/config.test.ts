@@ -49,19 +49,28 @@ describe('configuration', () => {
 
   it('applies environment overrides with their types', () => {
     const config = loadConfig({
-      env: { PORT: '9001', HOST: '0.0.0.0', LOG_LEVEL: 'debug', AGENTVM_WORKER_EMBEDDED: 'false', DATABASE_URL: 'postgres://x/y' },
+      env: {
+        PORT: '9001',
+        HOST: '0.0.0.0',
+        LOG_LEVEL: 'debug',
+        AGENTVM_WORKER_EMBEDDED: 'false',
+        DATABASE_URL: 'postgres://x/y',
+        AGENTVM_DB_POOL_SIZE: '32',
+      },
     });
     expect(config.http.port).toBe(9001);
     expect(config.http.host).toBe('0.0.0.0');
     expect(config.log.level).toBe('debug');
     expect(config.worker.embedded).toBe(false);
     expect(config.database.url).toBe('postgres://x/y');
+    expect(config.database.pool_size).toBe(32);
   });
 
   it('names the variable when an override has the wrong type', () => {
     expect(() => loadConfig({ env: { PORT: 'eighty' } })).toThrow(/PORT: expected a whole number/);
     expect(() => loadConfig({ env: { AGENTVM_WORKER_EMBEDDED: 'maybe' } })).toThrow(/AGENTVM_WORKER_EMBEDDED: expected true or false/);
     expect(() => loadConfig({ env: { LOG_LEVEL: 'loud' } })).toThrow(/log\.level/);
+    expect(() => loadConfig({ env: { AGENTVM_DB_POOL_SIZE: '0' } })).toThrow(/database\.pool_size/);
     expect(() => loadConfig({ env: { AGENT_ENV: 'prod' } })).toThrow(/AGENT_ENV: must be one of/);
   });
 
