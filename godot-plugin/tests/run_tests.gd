@@ -6,7 +6,12 @@ extends SceneTree
 ## Prints "N passed, N failed" and quits with 1 on any failure, on a suite that stopped early
 ## (a script error), or when the whole run exceeds OVERALL_TIMEOUT_S.
 
-const TestContext := preload("res://tests/test_context.gd")
+## Loaded only once the addon's classes are known (see _initialize): it uses them.
+const TEST_CONTEXT_PATH := "res://tests/test_context.gd"
+## A class_name of the addon. Outside the editor Godot knows class_names only from
+## .godot/global_script_class_cache.cfg, which an editor run writes: without it every script of
+## the addon fails to compile ("Identifier not declared"), so the runner says why and stops.
+const PROBE_CLASS := "AgentVMManager"
 const SUITES := [
 	"res://tests/unit/test_results.gd",
 	"res://tests/unit/test_protocol.gd",
@@ -21,13 +26,21 @@ const LIVE_SUITE := "res://tests/live/test_live.gd"
 ## A script error inside an awaited test does not end the process: this does.
 const OVERALL_TIMEOUT_S := 240.0
 
-var _context: TestContext
+var _context: RefCounted  # an instance of test_context.gd
 var _finished: bool = false
 
 
 func _initialize() -> void:
 	print("AgentVM plugin tests — Godot %s" % str(Engine.get_version_info().get("string", "?")))
-	_context = TestContext.new(self)
+	if not _knows_class(PROBE_CLASS):
+		print("the class %s is unknown: .godot/global_script_class_cache.cfg is missing or stale." % PROBE_CLASS)
+		print("Import the project once first: godot --headless --path godot-plugin --import")
+		print("0 passed, 1 failed")
+		_finished = true
+		quit(1)
+		return
+	var context_script := load(TEST_CONTEXT_PATH) as GDScript
+	_context = context_script.new(self)
 	create_timer(OVERALL_TIMEOUT_S).timeout.connect(_on_timeout)
 	_run.call_deferred()
 
@@ -64,6 +77,13 @@ func _finish() -> void:
 	for failure: String in _context.failures:
 		print("  failed: %s" % failure)
 	quit(0 if _context.failed == 0 else 1)
+
+
+static func _knows_class(class_title: String) -> bool:
+	for entry: Dictionary in ProjectSettings.get_global_class_list():
+		if str(entry.get("class", "")) == class_title:
+			return true
+	return false
 
 
 func _on_timeout() -> void:

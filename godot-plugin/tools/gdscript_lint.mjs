@@ -1,7 +1,9 @@
 // GDScript checks that run without Godot: a tree-sitter-gdscript parse (syntax errors) and a lint
 // for mistakes Godot 4.4 refuses at compile time but a parser does not see — type inference
 // (`:=`) from Variant values, members that redefine native ones, class_name clashes, super calls
-// into native parents, @onready misuse — plus this project's rule that everything is statically
+// into native parents, @onready misuse, instance members used from static functions — and for
+// runtime script errors it can see statically (an object cast of an untested Variant, an untyped
+// Array stored in a typed one), plus this project's rule that everything is statically
 // typed. The type reasoning is deliberately partial: it flags a value only when it knows the value
 // is a Variant, so it has false negatives, not false positives. Godot's own `--check-only` run
 // remains the authority.
@@ -347,6 +349,28 @@ const NATIVE_CLASSES = new Set([
 /** Virtual methods a script may define although the native class "has" them. */
 const VIRTUALS = /^_/;
 
+/** Types whose `as` cast is a value conversion, not an object cast. */
+const BUILTIN_TYPES = new Set(
+  `Variant bool int float String StringName NodePath Array Dictionary Vector2 Vector2i Vector3 Vector3i
+  Vector4 Vector4i Rect2 Rect2i Transform2D Transform3D Plane Quaternion AABB Basis Projection Color RID
+  Callable Signal PackedByteArray PackedInt32Array PackedInt64Array PackedFloat32Array PackedFloat64Array
+  PackedStringArray PackedVector2Array PackedVector3Array PackedVector4Array PackedColorArray`.split(/\s+/),
+);
+/** Parents under which an identifier is read as a value (not a type, a name or a method). */
+const VALUE_PARENTS = new Set([
+  'binary_operator',
+  'unary_operator',
+  'arguments',
+  'return_statement',
+  'expression_statement',
+  'conditional_expression',
+  'parenthesized_expression',
+  'array',
+  'assignment',
+  'augmented_assignment',
+  'variable_statement',
+]);
+
 // --- Script description ---------------------------------------------------------------------------
 
 const named = (node) => node.namedChildren;
@@ -378,6 +402,7 @@ export function describe(tree) {
         kind: node.type === 'const_statement' ? 'const' : 'var',
         type: type?.type === 'inferred_type' ? null : typeText(type),
         inferred: type?.type === 'inferred_type',
+        isStatic: node.children.some((c) => c.type === 'static_keyword'),
         node,
       });
     }
@@ -524,6 +549,8 @@ class Typer {
       if (returned !== undefined) return returned;
     }
     if (VARIANT_METHODS.has(name)) return 'Variant';
+    if (type === 'Dictionary' && (name === 'keys' || name === 'values')) return 'Array';
+    if (/^Array(\[.+\])?$/.test(type) && name === 'map') return 'Array';
     if (name === 'duplicate') return type;
     return '?';
   }
@@ -710,7 +737,32 @@ export function lint(script, index, project = { autoloads: new Set(), classNames
         if (callee?.type === 'identifier' && !typer.scope.has(callee.text)) {
           const fn = typer.definitionOf(script, callee.text);
           if (fn) checkArity(node, callee.text, fn, argumentCount(node));
+          const staticFn = staticFunctionOf(node);
+          if (staticFn && ((fn && !fn.isStatic) || (!fn && natives.known && natives.names.has(callee.text))))
+            report(
+              node,
+              'static-context',
+              `static func ${field(staticFn, 'name')?.text}() calls the non-static ${callee.text}(): Godot refuses it (make ${callee.text}() static or the caller not)`,
+            );
         }
+        break;
+      }
+      case 'identifier':
+        checkStaticReference(node);
+        break;
+      case 'binary_operator':
+        if (node.children.find((c) => !c.isNamed)?.text === 'as') checkVariantCast(node);
+        break;
+      case 'return_statement': {
+        const fn = enclosingFunction(node);
+        const returnType = typeText(fn ? field(fn, 'return_type') : null) ?? '';
+        const value = named(node)[0];
+        if (/^Array\[/.test(returnType) && value && value.type !== 'array' && typer.infer(value) === 'Array')
+          report(
+            node,
+            'typed-array',
+            `returns an untyped Array from a function declared -> ${returnType}: a runtime error in Godot 4.4 (build a typed array, or ${returnType}.assign(…))`,
+          );
         break;
       }
       default:
@@ -760,8 +812,15 @@ export function lint(script, index, project = { autoloads: new Set(), classNames
         );
       }
       if (inFunction) typer.declare(name, inferred === 'Variant' ? 'Variant' : inferred);
-    } else if (inFunction) {
-      typer.declare(name, typeText(type));
+    } else {
+      const declared = typeText(type);
+      if (/^Array\[/.test(declared) && value && value.type !== 'array' && typer.infer(value) === 'Array')
+        report(
+          node,
+          'typed-array',
+          `var ${name}: ${declared} is assigned an untyped Array: a runtime error in Godot 4.4 (declare it = [] and call ${name}.assign(…))`,
+        );
+      if (inFunction) typer.declare(name, declared);
     }
     if (!inFunction) {
       if (annotations.includes('onready') && annotations.includes('export'))
@@ -769,6 +828,75 @@ export function lint(script, index, project = { autoloads: new Set(), classNames
       const usesNode = value && (value.type === 'get_node' || /\bget_node(_or_null)?\(/.test(value.text) || /^\$/.test(value.text));
       if (usesNode && !annotations.includes('onready')) report(node, 'onready', `var ${name} reads a node at construction: add @onready`);
     }
+  }
+
+  /** The function or lambda a node is in, or null. */
+  function enclosingFunction(node) {
+    for (let up = node.parent; up; up = up.parent) if (up.type === 'function_definition' || up.type === 'lambda') return up;
+    return null;
+  }
+
+  /** The top-level static function a node is in (lambdas in it included), or null. */
+  function staticFunctionOf(node) {
+    for (let up = node.parent; up; up = up.parent) {
+      if (up.type !== 'function_definition') continue;
+      const topLevel = up.parent?.type === 'source';
+      return topLevel && up.children.some((c) => c.type === 'static_keyword') ? up : null;
+    }
+    return null;
+  }
+
+  // In a static function: self, and members of the instance (its vars, the native base's
+  // properties and methods) do not exist.
+  function checkStaticReference(node) {
+    const staticFn = staticFunctionOf(node);
+    if (!staticFn) return;
+    const name = node.text;
+    const parent = node.parent;
+    if (name === 'self') {
+      report(node, 'static-context', `static func ${field(staticFn, 'name')?.text}() uses self: a static function has no instance`);
+      return;
+    }
+    if (!parent || typer.scope.has(name)) return;
+    const first = named(parent)[0]?.id === node.id;
+    const read =
+      (VALUE_PARENTS.has(parent.type) && (parent.type !== 'variable_statement' || field(parent, 'value')?.id === node.id)) ||
+      ((parent.type === 'attribute' || parent.type === 'subscript') && first);
+    if (!read) return;
+    let instanceMember = null;
+    for (const current of chainOf(script, index).scripts) {
+      const member = current.info.members.get(name);
+      const fn = current.info.functions.get(name);
+      if (member) instanceMember = member.kind === 'var' && !member.isStatic;
+      else if (fn) instanceMember = !fn.isStatic;
+      if (instanceMember !== null) break;
+    }
+    if (instanceMember === null) instanceMember = natives.known && natives.names.has(name);
+    if (instanceMember)
+      report(node, 'static-context', `static func ${field(staticFn, 'name')?.text}() reads the instance member ${name}: Godot refuses it`);
+  }
+
+  // `x as SomeClass` where x is a Variant: when x holds a String, a Dictionary or a number, Godot
+  // stops with "Invalid cast: can't convert a non-object value to an object type" (an object of
+  // another class merely gives null). Accepted when x was tested with `is` before, or in the same
+  // statement (`x is T and (x as T)…`, `(x as T)… if x is T else …`).
+  function checkVariantCast(node) {
+    const [value, target] = named(node);
+    if (value?.type !== 'identifier' || typer.scope.get(value.text) !== 'Variant') return;
+    const typeName = typeText(target) ?? '';
+    const base = typeName.replace(/\[.*$/, '');
+    if (!/^[A-Z]/.test(base) || BUILTIN_TYPES.has(base)) return;
+    const fn = enclosingFunction(node);
+    const before = text.slice(fn ? fn.startIndex : 0, node.startIndex);
+    let statement = node;
+    while (statement.parent && !/_statement$/.test(statement.type)) statement = statement.parent;
+    const guard = new RegExp(`\\b${value.text}\\s+is\\s+`);
+    if (guard.test(before) || guard.test(statement.text)) return;
+    report(
+      node,
+      'variant-cast',
+      `${value.text} as ${typeName}: ${value.text} is a Variant, and a cast of a String, Dictionary or number to an object type is a runtime error: test "${value.text} is ${typeName}" first`,
+    );
   }
 
   function argumentCount(callNode) {

@@ -162,3 +162,43 @@ test('flags members declared twice', () => {
   ]);
   assert.deepEqual(rules(lintSource('extends Node\n\nsignal done\nsignal done\n')), ['4:duplicate']);
 });
+
+test('flags an object cast of a Variant that was not tested with is', () => {
+  assert.deepEqual(rules(lintSource(body(['var r := v as Helper', 'print(r)']))), ['5:variant-cast']);
+  assert.deepEqual(rules(lintSource(body(['var x: Variant = d.get("a")', 'print((x as Node).name)']))), ['6:variant-cast']);
+  // Guarded casts, value conversions and casts of typed values are fine.
+  assert.deepEqual(rules(lintSource(body(['if v is Helper:', '\tprint((v as Helper).count)']))), []);
+  assert.deepEqual(rules(lintSource(body(['print(v is Helper and (v as Helper).count > 0)']))), []);
+  assert.deepEqual(rules(lintSource(body(['var r: Variant = (v as Helper).count if v is Helper else 0', 'print(r)']))), []);
+  assert.deepEqual(rules(lintSource(body(['var r := v as Dictionary', 'print(r)']))), []);
+  assert.deepEqual(rules(lintSource(body(['var r := v as Array[String]', 'print(r)']))), []);
+  assert.deepEqual(rules(lintSource(body(['var n: Node = null', 'print(n as Node3D)']))), []);
+});
+
+test('flags instance members used from a static function', () => {
+  const script = (lines) =>
+    `extends Node\n\nstatic var shared: int = 0\nvar own: int = 0\n\n\nfunc instance_fn() -> int:\n\treturn 1\n\n\nstatic func static_fn() -> int:\n\treturn 2\n\n\nstatic func subject(arg: int) -> void:\n${lines.map((l) => `\t${l}`).join('\n')}\n`;
+  assert.deepEqual(rules(lintSource(script(['instance_fn()']))), ['16:static-context']);
+  assert.deepEqual(rules(lintSource(script(['print(own)']))), ['16:static-context']);
+  assert.deepEqual(rules(lintSource(script(['own = arg']))), ['16:static-context']);
+  assert.deepEqual(rules(lintSource(script(['print(self)']))), ['16:static-context']);
+  assert.deepEqual(rules(lintSource(script(['get_tree()']))), ['16:static-context']);
+  assert.deepEqual(rules(lintSource(script(['print(name)']))), ['16:static-context']);
+  assert.deepEqual(rules(lintSource(script(['var f := func() -> int: return own', 'print(f)']))), ['16:static-context']);
+  // Static members, constants, locals, parameters and other classes' statics are fine.
+  assert.deepEqual(rules(lintSource(script(['shared += static_fn() + arg', 'var own_copy: int = shared', 'print(own_copy, Helper.name_of({}))']))), []);
+  assert.deepEqual(rules(lintSource(script(['var own: int = 1', 'print(own)']))), []);
+});
+
+test('flags untyped arrays assigned to or returned as typed arrays', () => {
+  assert.deepEqual(rules(lintSource(body(['var keys: Array[String] = d.keys()', 'print(keys)']))), ['5:typed-array']);
+  assert.deepEqual(rules(lintSource(body(['var copy: Array[String] = a', 'print(copy)']))), ['5:typed-array']);
+  assert.deepEqual(rules(lintSource(body(['var lengths: Array[int] = typed.map(func(s: String) -> int: return s.length())', 'print(lengths)']))), [
+    '5:typed-array',
+  ]);
+  const returns = 'extends Node\n\n\nfunc f(d: Dictionary) -> Array[String]:\n\treturn d.keys()\n';
+  assert.deepEqual(rules(lintSource(returns)), ['5:typed-array']);
+  // Literals are typed by their context; typed sources and assign() are fine.
+  assert.deepEqual(rules(lintSource(body(['var x: Array[String] = []', 'var y: Array[String] = ["a", str(v)]', 'var z: Array[String] = typed.duplicate()', 'x.assign(d.keys())', 'print(x, y, z)']))), []);
+  assert.deepEqual(rules(lintSource('extends Node\n\n\nfunc f() -> Array[String]:\n\treturn ["a"]\n')), []);
+});
