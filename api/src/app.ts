@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import cors from '@fastify/cors';
 import websocket from '@fastify/websocket';
 import Fastify, {
@@ -85,6 +87,30 @@ function routerError(err: FastifyError, request: FastifyRequest, reply: FastifyR
     .send(body);
 }
 
+/**
+ * Malformed HTTP (bytes not allowed in the request line or a header, conflicting Content-Length,
+ * headers past Node's size limit) is refused by Node's parser before any route or hook runs:
+ * answer in the contract's error shape too (Fastify's default body is not).
+ */
+function clientError(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers: larger than the server accepts']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request: not received in time']
+        : [400, 'request: malformed HTTP (a character not allowed in the request line or a header, or conflicting headers)'];
+  const requestId = randomUUID();
+  const body = JSON.stringify({ error: { code: status === 408 ? 'request_timeout' : 'bad_request', message }, request_id: requestId });
+  this.log.debug({ err: err.message, code: err.code }, 'malformed request refused');
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
 /** Builds the whole service as a Fastify instance; `server.ts` only listens and shuts down. */
 export async function buildApp(config: Config, overrides: BuildOverrides = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -101,8 +127,12 @@ export async function buildApp(config: Config, overrides: BuildOverrides = {}): 
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     frameworkErrors: routerError,
+    clientErrorHandler: clientError,
   }).withTypeProvider<ZodTypeProvider>();
 
+  // Every body is JSON: text/plain gets the same 415 as any other non-JSON type (Fastify would
+  // otherwise parse it as a string and answer a less helpful 400).
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('runtimeStats', { wsConnections: 0, worker: { embedded: config.worker.embedded, running: false, activeTasks: 0 } });
@@ -126,9 +156,17 @@ export async function buildApp(config: Config, overrides: BuildOverrides = {}): 
     allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'X-Request-Id'],
     exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-AgentVM-Task-Id'],
     maxAge: 600,
+    // An OPTIONS that is not a preflight gets an empty 204 like a preflight, not a text/plain 400.
+    strictPreflight: false,
   });
-  await app.register(authPlugin);
+  // Before auth: its onRequest hook counts requests with no key or a wrong one too.
   await app.register(rateLimitPlugin);
+  await app.register(authPlugin);
+  // preClose hooks run in registration order, and @fastify/websocket's closes every socket without
+  // a code (the client sees 1005): the hub closes its sockets first, with 1001 (reconnect with since).
+  app.addHook('preClose', async () => {
+    if (app.hasDecorator('hub')) await app.hub.close(1001, 'server shutting down: reconnect with since');
+  });
   await app.register(websocket, { options: { maxPayload: config.ws.max_payload_bytes } });
   await app.register(openapiPlugin);
   await app.register(consolePlugin);

@@ -36,6 +36,9 @@ export type ClientFrame = z.infer<typeof clientFrame>;
 
 export const WS_CLOSE_CODES = {
   1001: 'server shutting down (reconnect with since)',
+  1007: 'a text frame that is not valid UTF-8',
   1008: 'policy: bad key or scope',
+  1009: 'a frame larger than ws.max_payload_bytes',
+  1011: 'replay from the log failed (reconnect with since)',
   4008: 'too slow to keep up (reconnect with since=<last seq>)',
 } as const;

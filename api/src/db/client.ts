@@ -79,6 +79,25 @@ async function openPostgres(options: DatabaseOptions): Promise<Database> {
     client.on('error', (err) => options.onError?.(err));
   });
   const db = drizzlePg(pool, { schema }) as unknown as Db;
+  // drizzle's transaction() on a pool checks a client out and never releases it when BEGIN
+  // itself fails — which is what a pooled connection the server already closed does after a
+  // Postgres restart. Each such failure stranded a pool slot for good (and held shutdown for the
+  // close timeout); enough of them exhausted the pool. So transactions run on a client checked
+  // out here and released whatever happens (a broken one is discarded by the pool).
+  // One drizzle instance per pooled connection, made on its first transaction: building one
+  // walks the whole schema (extractTablesRelationalConfig), which per transaction cost ~5 % of
+  // the api's CPU in the task benchmark.
+  const onClient = new WeakMap<pg.PoolClient, Db>();
+  db.transaction = async (fn, config) => {
+    const client = await pool.connect();
+    try {
+      let clientDb = onClient.get(client);
+      if (!clientDb) onClient.set(client, (clientDb = drizzlePg(client, { schema }) as unknown as Db));
+      return await clientDb.transaction(fn, config);
+    } finally {
+      client.release();
+    }
+  };
   const database: Database = {
     db,
     driver: 'postgres',

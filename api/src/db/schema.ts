@@ -182,18 +182,23 @@ export const tasks = pgTable(
   ],
 );
 
+/** What an event is, in the log and in the outbox alike (a fresh set of builders per table). */
+const eventColumns = () => ({
+  type: text('type').notNull(),
+  gameId: text('game_id'),
+  agentId: uuid('agent_id'),
+  taskId: uuid('task_id'),
+  actor: uuid('actor'),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
 export const events = pgTable(
   'events',
   {
     /** Assigned while holding the outbox lock, so seqs commit in increasing order. */
     seq: bigserial('seq', { mode: 'number' }).primaryKey(),
-    type: text('type').notNull(),
-    gameId: text('game_id'),
-    agentId: uuid('agent_id'),
-    taskId: uuid('task_id'),
-    actor: uuid('actor'),
-    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
-    createdAt: ts('created_at').notNull().defaultNow(),
+    ...eventColumns(),
   },
   (t) => [
     index('events_game_seq_idx').on(t.gameId, t.seq),
@@ -202,6 +207,16 @@ export const events = pgTable(
     index('events_created_idx').on(t.createdAt),
   ],
 );
+
+/**
+ * Events written by a transaction on Postgres, waiting to be given their seq. A transaction
+ * commits its change and its events here without any global lock; the sequencer then moves them
+ * into `events` in batches, drawing seqs under the outbox lock (see modules/events/outbox.ts).
+ */
+export const eventOutbox = pgTable('event_outbox', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  ...eventColumns(),
+});
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type GameRow = typeof games.$inferSelect;

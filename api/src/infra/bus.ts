@@ -5,14 +5,22 @@ import { Redis } from 'ioredis';
  * Fan-out between replicas. Messages are strings serialized once by the publisher. With
  * REDIS_URL it is Redis pub/sub (every replica receives every message, its own included);
  * without, an in-process emitter with the same interface.
+ *
+ * Channels: `events` carries durable events (the task worker, the position cache, the games
+ * plugin and the hub listen), `volatile` carries agent.moved / task.progress (only the hub
+ * listens: the others had to split and skip every position line), `control` carries key
+ * revocations.
  */
-export type BusChannel = 'events' | 'control';
+export type BusChannel = 'events' | 'volatile' | 'control';
 
 export interface EventBus {
   readonly mode: 'redis' | 'memory';
   publish(channel: BusChannel, message: string): Promise<void>;
   subscribe(channel: BusChannel, handler: (message: string) => void): () => void;
-  /** Called after the subscription was lost and restored: messages may have been missed. */
+  /**
+   * Called after the subscription was lost and restored, or when a replica's publishes failed
+   * while Redis was away: messages may have been missed (read the log).
+   */
   onResubscribed(handler: () => void): () => void;
   close(): Promise<void>;
 }
@@ -49,9 +57,15 @@ export function redisBus({ publisher, subscriber, prefix, onError }: RedisBusOpt
   const handlers = new Map<string, Set<(message: string) => void>>();
   const resubscribed = new Set<() => void>();
   const channelName = (channel: BusChannel) => `${prefix}bus:${channel}`;
+  /** A replica whose publishes failed says so here once Redis is back: every replica then catches up. */
+  const resyncChannel = `${prefix}bus:resync`;
   let wasReady = false;
+  let publishFailed = false;
+  const catchUp = () => {
+    for (const handler of resubscribed) handler();
+  };
 
-  subscriber.on('message', (channel: string, message: string) => {
+  function deliver(channel: string, message: string): void {
     for (const handler of handlers.get(channel) ?? []) {
       try {
         handler(message);
@@ -59,11 +73,27 @@ export function redisBus({ publisher, subscriber, prefix, onError }: RedisBusOpt
         onError(err as Error);
       }
     }
+  }
+  subscriber.on('message', (channel: string, message: string) => {
+    if (channel === resyncChannel) catchUp();
+    else deliver(channel, message);
   });
+  subscriber.subscribe(resyncChannel).catch(onError);
   // ioredis re-subscribes by itself after a reconnect; listeners are told so they can catch up.
   subscriber.on('ready', () => {
-    if (wasReady) for (const handler of resubscribed) handler();
+    if (wasReady) catchUp();
     wasReady = true;
+  });
+  // What this replica published while its command connection was down reached only its own
+  // subscribers. Another replica's subscription may have come back before this connection did
+  // and so caught up too early: once this one is back, every replica is told to read the log.
+  publisher.on('ready', () => {
+    if (!publishFailed) return;
+    publishFailed = false;
+    publisher.publish(resyncChannel, '1').catch((err: Error) => {
+      publishFailed = true;
+      onError(err);
+    });
   });
 
   return {
@@ -72,8 +102,13 @@ export function redisBus({ publisher, subscriber, prefix, onError }: RedisBusOpt
       try {
         await publisher.publish(channelName(channel), message);
       } catch (err) {
-        // Subscribers catch up from the event log when the connection returns.
+        publishFailed = true;
         onError(err as Error);
+        // Redis is unreachable: this replica's own subscribers (its WebSocket clients, its
+        // worker) still get the message; other replicas catch up from the event log when Redis
+        // is back (the resync above). Should Redis have delivered it after all, the hub drops
+        // the duplicate by seq and the other subscribers are idempotent.
+        deliver(channelName(channel), message);
       }
     },
     subscribe(channel, handler) {

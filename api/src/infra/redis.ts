@@ -13,8 +13,8 @@ declare module 'fastify' {
 /**
  * Redis when configured: one connection for commands (rate limits, publish) and one for
  * subscriptions (a subscribed connection can run no other command). Reconnects are automatic
- * and logged; an outage never crashes the api: publishes are dropped (WebSocket clients catch
- * up from the event log) and rate limiting fails open.
+ * and logged; an outage never crashes the api: publishes reach this replica's own subscribers
+ * only (other replicas' WebSocket clients catch up from the event log) and rate limiting fails open.
  */
 export default fp(
   async (app) => {

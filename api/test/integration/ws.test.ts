@@ -2,7 +2,8 @@ import { PassThrough } from 'node:stream';
 import { sql } from 'drizzle-orm';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withEvents } from '../../src/modules/events/outbox.js';
+import { memoryBus } from '../../src/infra/bus.js';
+import { outboxFor, withEvents } from '../../src/modules/events/outbox.js';
 import { buildTestApp, createKey, driver, type TestApp } from '../helpers/build-app.js';
 import { WsClient } from '../helpers/ws-client.js';
 
@@ -147,7 +148,7 @@ describe(`websocket (${driver})`, () => {
     await Promise.all(
       Array.from({ length: 20 }, async (_, w) => {
         for (let i = 0; i < 10; i++) {
-          await withEvents({ db: t.app.database.db, bus: t.app.bus }, null, async (_tx, emit) => {
+          await withEvents(outboxFor(t.app.database, t.app.bus), null, async (_tx, emit) => {
             emit({ type: 'game.scene_updated', gameId: game, data: { scene: { writer: w, i } as never } });
             if (i === 5) throw new Error('rolled back');
           }).catch(() => undefined);
@@ -167,6 +168,30 @@ describe(`websocket (${driver})`, () => {
     received.push(...final.durable().map((f) => f.seq!));
     expect(received).toEqual(committed);
   }, 60_000);
+
+  it.runIf(driver === 'postgres')('sequences events a replica staged but never sequenced (it died): the sweep moves them', async () => {
+    const ws = await WsClient.connect(t.url, { game_id: 'ws-orphan' });
+    // What a replica leaves behind when it dies between its commit and its sequencing round.
+    await t.app.database.rows(
+      sql`insert into event_outbox (type, game_id, data) values ('game.scene_updated', 'ws-orphan', '{"scene":{"n":1}}'), ('game.scene_updated', 'ws-orphan', '{"scene":{"n":2}}')`,
+    );
+    const second = await ws.waitFor((f) => f.type === 'game.scene_updated' && f.data?.scene.n === 2, 5_000);
+    const first = ws.durable().find((f) => f.type === 'game.scene_updated' && f.data?.scene.n === 1);
+    expect(second.seq).toBe(first!.seq! + 1); // staging order kept, no gap
+    expect(await t.app.database.rows(sql`select id from event_outbox`)).toEqual([]);
+    await ws.close();
+  });
+
+  it('delivers an event whose bus message never arrived, from the log, within about a second', async () => {
+    const ws = await WsClient.connect(t.url, { game_id: 'ws-lost' });
+    // Logged, but published on a bus no hub listens to: what a lost Redis message looks like.
+    await withEvents({ db: t.app.database.db, bus: memoryBus() }, null, async (_tx, emit) => {
+      emit({ type: 'game.scene_updated', gameId: 'ws-lost', data: { scene: { lost: true } as never } });
+    });
+    const got = await ws.waitFor((f) => f.type === 'game.scene_updated' && f.data?.scene.lost === true, 5_000);
+    expect(got.seq).toBeGreaterThan(0);
+    await ws.close();
+  });
 
   it('cuts off a consumer too slow to keep up (4008) instead of buffering without bound', async () => {
     const agent = await create({ agent_type: 'aider', game_id: 'ws-slow' });

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import { eventsRepository, type EventsRepository } from './events.repository.js';
+import { closeOutbox, outboxFor } from './outbox.js';
 import { createHub, type Hub } from './hub.js';
 
 declare module 'fastify' {
@@ -26,6 +27,13 @@ export default fp(
         app.log.info({ connection_id: client.id, buffered: client.socket.bufferedAmount }, 'websocket client too slow: closed with 4008'),
     });
     app.decorate('hub', hub);
+    // The sequencer of this replica (Postgres only): created here so its failures are logged.
+    outboxFor(app.database, app.bus).sequencer?.onError((err) =>
+      app.log.warn({ err: err.message }, 'event sequencer: moving staged events into the log failed; the sweep retries'),
+    );
+    // onClose runs after every preClose hook (the tasks plugin hands running tasks back there) and
+    // before the database plugin's (registered earlier): what is staged is sequenced first.
+    app.addHook('onClose', async () => closeOutbox(app.database, app.bus));
     app.decorate('eventLog', repo);
     await hub.start();
 

@@ -22,6 +22,18 @@ export const eventsRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       websocket: true,
       config: { access: 'read', queryKey: true },
+      // A plain HTTP GET (no Upgrade) would get @fastify/websocket's bodiless 404: say what to do instead.
+      preHandler: async (request) => {
+        if (!request.ws) {
+          throw new AppError(
+            426,
+            'upgrade_required',
+            'GET /ws is the WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket), e.g. ws://host/ws?game_id=…',
+            [],
+            { upgrade: 'websocket' },
+          );
+        }
+      },
       schema: {
         tags: ['events'],
         summary: 'Live events (WebSocket). Frames: hello, then {seq,type,ts,game_id,data}; ops ping and subscribe',

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { EventBus } from '../../infra/bus.js';
 import { rowToLine, type EventsRepository } from './events.repository.js';
@@ -61,6 +62,10 @@ export interface HubOptions {
 /** A volatile event is held back once a socket has this much unsent. */
 const VOLATILE_BACKLOG_BYTES = 64 * 1024;
 const GAP_RETRY_MS = 200;
+/** A corked socket is flushed early once this much waits in it (see cork()). */
+const CORK_MAX_BYTES = 16 * 1024;
+/** How often the hub checks the log for events its bus subscription missed. */
+const TAIL_CHECK_MS = 1000;
 
 export function parseLine(line: string): ParsedEvent | null {
   try {
@@ -95,8 +100,10 @@ export function createHub(options: HubOptions) {
   const pending: ParsedEvent[] = [];
   let filling: Promise<void> | null = null;
   let unsubscribe: (() => void) | null = null;
+  let unsubscribeVolatile: (() => void) | null = null;
   let unsubscribeResync: (() => void) | null = null;
   let flushTimer: NodeJS.Timeout | null = null;
+  let tailTimer: NodeJS.Timeout | null = null;
 
   function send(client: HubClient, line: string): boolean {
     const socket = client.socket;
@@ -111,8 +118,36 @@ export function createHub(options: HubOptions) {
       setTimeout(() => socket.terminate(), 2000).unref();
       return false;
     }
+    cork(socket);
     socket.send(line);
     return true;
+  }
+
+  /**
+   * Frames sent to one socket in one turn of the event loop (the lines of one bus message, a
+   * replay batch) leave in one write instead of one system call each: the socket is corked on
+   * its first frame and uncorked at setImmediate, or at once when CORK_MAX_BYTES are waiting
+   * (bufferedAmount counts corked bytes, and the slow-client cut-off must not see a full turn
+   * of backlog as slowness).
+   */
+  const corked = new Set<Duplex>();
+  function cork(socket: HubClient['socket']): void {
+    const raw = (socket as unknown as { _socket?: Duplex })._socket;
+    if (!raw || raw.destroyed) return;
+    if (corked.has(raw)) {
+      if (raw.writableLength >= CORK_MAX_BYTES) {
+        corked.delete(raw);
+        raw.uncork();
+      }
+      return;
+    }
+    raw.cork();
+    corked.add(raw);
+    if (corked.size === 1) setImmediate(uncorkAll);
+  }
+  function uncorkAll(): void {
+    for (const raw of corked) raw.uncork();
+    corked.clear();
   }
 
   function deliverTo(client: HubClient, event: ParsedEvent): void {
@@ -221,10 +256,29 @@ export function createHub(options: HubOptions) {
       // The committed maximum: a seq drawn by an open transaction is not counted until it commits.
       lastSeq = (await repo.bounds()).last;
       unsubscribe = bus.subscribe('events', onMessage);
+      // Positions and progress: nobody to send them to means nothing to parse.
+      unsubscribeVolatile = bus.subscribe('volatile', (message) => {
+        if (clients.size > 0) onMessage(message);
+      });
       // After a lost Redis subscription, catch up from the log.
       unsubscribeResync = bus.onResubscribed(() => startFill(null));
       flushTimer = setInterval(flushCoalesced, 100);
       flushTimer.unref();
+      // Redis pub/sub delivers at most once: a message published while this replica's
+      // subscription was being restored (or dropped by Redis for any reason) is lost, and the gap
+      // only shows when a later event arrives, which may not happen for a long time in a quiet
+      // game. So once a second the hub compares the log's newest seq with its own (one index
+      // lookup) and reads what it missed.
+      tailTimer = setInterval(() => {
+        if (filling || pending.length > 0) return;
+        repo
+          .bounds()
+          .then(({ last }) => {
+            if (last > lastSeq && !filling) startFill(null);
+          })
+          .catch((err: Error) => options.onError(err));
+      }, TAIL_CHECK_MS);
+      tailTimer.unref();
     },
 
     lastSeq: () => lastSeq,
@@ -311,8 +365,10 @@ export function createHub(options: HubOptions) {
 
     async close(code = 1001, reason = 'server shutting down'): Promise<void> {
       unsubscribe?.();
+      unsubscribeVolatile?.();
       unsubscribeResync?.();
       if (flushTimer) clearInterval(flushTimer);
+      if (tailTimer) clearInterval(tailTimer);
       await filling;
       for (const client of clients) client.socket.close(code, reason);
       clients.clear();

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { DurableEventType, EventData, EventEnvelope, VolatileEventType } from '../../contract/events.js';
-import type { Db, Tx } from '../../db/client.js';
-import { events as eventsTable } from '../../db/schema.js';
+import type { Database, Db, Tx } from '../../db/client.js';
+import { eventOutbox, events as eventsTable } from '../../db/schema.js';
 import type { EventBus } from '../../infra/bus.js';
 
 /**
@@ -10,13 +10,25 @@ import type { EventBus } from '../../infra/bus.js';
  * happened that did not (or misses something that did).
  *
  * Ordering: a reader resuming with `since=N` must never miss an event, but with concurrent
- * transactions a plain `seq > N` read can skip a lower seq that commits late. So seqs are
- * drawn while holding a transaction-scoped advisory lock taken right before the events are
- * inserted and held until commit: events become visible in exactly seq order, and "seq S is
- * committed" implies every seq below S is committed (or was never used). The lock covers only
- * the tail of each transaction (the insert and the commit), not the work before it.
+ * transactions a plain `seq > N` read can skip a lower seq that commits late. So seqs are only
+ * ever drawn while holding a transaction-scoped advisory lock (OUTBOX_LOCK) that is held until
+ * commit: events become visible in exactly seq order, and "seq S is committed" implies every
+ * seq below S is committed (or was never used).
  *
- * After commit the events are published on the bus as newline-delimited JSON envelopes,
+ * On Postgres the writing transaction does not take that lock. It inserts its events into
+ * `event_outbox` and commits (concurrent writers commit together, sharing WAL flushes); the
+ * sequencer of the replica then moves everything in the outbox into `events` in one
+ * transaction under the lock, so one lock hold and one commit cover a whole batch of writers.
+ * `withEvents` returns once its events are in the log and published, so a client that got the
+ * response and then replays `since` sees them. Holding the lock across every writer's commit
+ * capped the whole service at one durable write per WAL flush (about 50 tasks/s end to end on
+ * the benchmark machine; see BENCHMARKS.md). Events left in the outbox by a replica that died
+ * between commit and sequencing are moved by any replica's periodic sweep.
+ *
+ * Embedded PGlite has one connection and no concurrent writers: its transactions append to
+ * `events` directly (under the same lock, which costs nothing there).
+ *
+ * After sequencing the events are published on the bus as newline-delimited JSON envelopes,
  * serialized once here; the WebSocket hub forwards each line's bytes unchanged.
  */
 export const OUTBOX_LOCK = 72_616_002;
@@ -44,6 +56,8 @@ export type Emit = <K extends DurableEventType>(event: PendingEvent<K>) => void;
 export interface OutboxDeps {
   db: Db;
   bus: EventBus;
+  /** Postgres: events go through the outbox table and this sequencer. Absent: appended directly. */
+  sequencer?: Sequencer | undefined;
 }
 
 export function toEnvelope(e: {
@@ -61,23 +75,23 @@ export function serializeEnvelopes(envelopes: EventEnvelope[]): string {
   return envelopes.map((e) => JSON.stringify(e)).join('\n');
 }
 
+/** The row of each pending event, for `events` and `event_outbox` alike (same columns). */
+function eventRows(pending: PendingEvent[], actor: string | null) {
+  return pending.map((e) => ({
+    type: e.type,
+    gameId: e.gameId,
+    agentId: e.agentId ?? null,
+    taskId: e.taskId ?? null,
+    actor,
+    data: e.data as Record<string, unknown>,
+  }));
+}
+
 /** Appends events inside an open transaction (call last, right before commit). */
 export async function appendEvents(tx: Tx, pending: PendingEvent[], actor: string | null): Promise<StoredEvent[]> {
   if (pending.length === 0) return [];
   await tx.execute(sql`select pg_advisory_xact_lock(${OUTBOX_LOCK})`);
-  const rows = await tx
-    .insert(eventsTable)
-    .values(
-      pending.map((e) => ({
-        type: e.type,
-        gameId: e.gameId,
-        agentId: e.agentId ?? null,
-        taskId: e.taskId ?? null,
-        actor,
-        data: e.data as Record<string, unknown>,
-      })),
-    )
-    .returning();
+  const rows = await tx.insert(eventsTable).values(eventRows(pending, actor)).returning();
   return rows.map((r) => ({ ...r, type: r.type as DurableEventType }));
 }
 
@@ -86,27 +100,198 @@ export async function publishStored(bus: EventBus, stored: StoredEvent[]): Promi
   await bus.publish('events', serializeEnvelopes(stored.map(toEnvelope)));
 }
 
+/** Stages events in the outbox table inside an open transaction (no lock: see the top). */
+export async function stageEvents(tx: Tx, pending: PendingEvent[], actor: string | null): Promise<number> {
+  if (pending.length === 0) return 0;
+  await tx.insert(eventOutbox).values(eventRows(pending, actor));
+  return pending.length;
+}
+
 /**
- * Runs `fn` in a transaction with an `emit` for durable events; appends them under the outbox
- * lock before commit and publishes them after. Returns fn's result.
+ * Runs `fn` in a transaction with an `emit` for durable events. With a sequencer the events are
+ * staged in the outbox and the call returns once they are sequenced and published; without one
+ * they are appended under the outbox lock before commit and published after. Returns fn's result.
  */
 export async function withEvents<T>(
   deps: OutboxDeps,
   actor: string | null,
   fn: (tx: Tx, emit: Emit) => Promise<T>,
-): Promise<{ result: T; events: StoredEvent[] }> {
+  /** Runs once the change is committed, before its events are sequenced and published. */
+  afterCommit?: (result: T) => void,
+): Promise<{ result: T }> {
   const pending: PendingEvent[] = [];
   const emit: Emit = (event) => {
     pending.push(event as unknown as PendingEvent);
   };
+  const { sequencer } = deps;
   let stored: StoredEvent[] = [];
+  let staged = 0;
   const result = await deps.db.transaction(async (tx) => {
     const value = await fn(tx, emit);
-    stored = await appendEvents(tx, pending, actor);
+    if (sequencer) staged = await stageEvents(tx, pending, actor);
+    else stored = await appendEvents(tx, pending, actor);
     return value;
   });
-  await publishStored(deps.bus, stored);
-  return { result, events: stored };
+  afterCommit?.(result);
+  if (staged > 0) await sequencer!.sequence();
+  else await publishStored(deps.bus, stored);
+  return { result };
+}
+
+/** How many staged events one sequencing transaction moves at most. */
+const SEQUENCE_BATCH = 5000;
+
+export interface SequencerOptions {
+  db: Db;
+  bus: EventBus;
+  /** How often to look for events another replica staged and did not sequence (it died). */
+  sweepIntervalMs?: number;
+  onError?: (err: Error) => void;
+}
+
+export interface Sequencer {
+  /**
+   * Resolves after a sequencing round that began after this call has finished: everything
+   * committed to the outbox before the call is then in the log and published. Never rejects: a
+   * failed round is logged and retried by the sweep (the staged events are committed, not lost).
+   */
+  sequence(): Promise<void>;
+  /** Rounds run and events moved so far (for /system/status and tests). */
+  stats(): { rounds: number; events: number; failures: number };
+  onError(handler: (err: Error) => void): void;
+  /** Stops the sweep and sequences what is left. */
+  close(): Promise<void>;
+}
+
+interface SequencedRow {
+  seq: string | number;
+  type: string;
+  game_id: string | null;
+  agent_id: string | null;
+  task_id: string | null;
+  data: Record<string, unknown> | string;
+  created_at: Date | string;
+}
+
+export function createSequencer(options: SequencerOptions): Sequencer {
+  const { db, bus } = options;
+  let onError = options.onError ?? (() => undefined);
+  let running: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  let closed = false;
+  const counts = { rounds: 0, events: 0, failures: 0 };
+
+  /** One transaction: take the lock, move a batch from the outbox into the log, commit, publish. */
+  async function moveBatch(): Promise<number> {
+    const moved = await db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${OUTBOX_LOCK})`);
+      // The lock is taken before this statement, so its snapshot sees every outbox row committed
+      // before the round began. nextval runs as rows leave the ordered subquery: staging order.
+      const result = (await tx.execute(sql`
+        with moved as (
+          delete from event_outbox
+          where id in (select id from event_outbox order by id limit ${SEQUENCE_BATCH})
+          returning id, type, game_id, agent_id, task_id, actor, data, created_at)
+        insert into events (type, game_id, agent_id, task_id, actor, data, created_at)
+        select type, game_id, agent_id, task_id, actor, data, created_at from moved order by id
+        returning seq, type, game_id, agent_id, task_id, data, created_at`)) as unknown as { rows: SequencedRow[] };
+      return result.rows;
+    });
+    if (moved.length === 0) return 0;
+    const stored: StoredEvent[] = moved
+      .map((r) => ({
+        seq: Number(r.seq),
+        type: r.type as DurableEventType,
+        gameId: r.game_id,
+        agentId: r.agent_id,
+        taskId: r.task_id,
+        data: typeof r.data === 'string' ? (JSON.parse(r.data) as Record<string, unknown>) : r.data,
+        createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
+      }))
+      .sort((a, b) => a.seq - b.seq);
+    await publishStored(bus, stored);
+    return moved.length;
+  }
+
+  async function round(): Promise<void> {
+    counts.rounds++;
+    try {
+      for (;;) {
+        const n = await moveBatch();
+        counts.events += n;
+        if (n < SEQUENCE_BATCH) return;
+      }
+    } catch (err) {
+      counts.failures++;
+      onError(err as Error);
+    }
+  }
+
+  function sequence(): Promise<void> {
+    if (!running) {
+      running = round().finally(() => {
+        running = null;
+      });
+      return running;
+    }
+    // A round is under way and may have read the outbox before the caller's commit: the caller
+    // needs the next one. Everyone arriving meanwhile shares that next round.
+    next ??= running.then(() => {
+      next = null;
+      return sequence();
+    });
+    return next;
+  }
+
+  const sweep = setInterval(() => {
+    if (closed || running) return;
+    db.execute(sql`select exists(select 1 from event_outbox) as waiting`)
+      .then((r) => {
+        const rows = (r as unknown as { rows: Array<{ waiting: boolean }> }).rows;
+        if (rows[0]?.waiting) return sequence();
+        return undefined;
+      })
+      .catch((err: Error) => onError(err));
+  }, options.sweepIntervalMs ?? 1000);
+  sweep.unref();
+
+  return {
+    sequence,
+    stats: () => ({ ...counts }),
+    onError(handler) {
+      onError = handler;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweep);
+      await sequence();
+    },
+  };
+}
+
+/** One sequencer per database and bus in this process (tests run several apps in one). */
+const sequencers = new WeakMap<Database, WeakMap<EventBus, Sequencer>>();
+
+/**
+ * The outbox the services write through: on Postgres with this process's sequencer for the
+ * database and bus, on PGlite appending directly.
+ */
+export function outboxFor(database: Database, bus: EventBus): OutboxDeps {
+  if (database.driver !== 'postgres') return { db: database.db, bus };
+  let byBus = sequencers.get(database);
+  if (!byBus) sequencers.set(database, (byBus = new WeakMap()));
+  let sequencer = byBus.get(bus);
+  if (!sequencer) byBus.set(bus, (sequencer = createSequencer({ db: database.db, bus })));
+  return { db: database.db, bus, sequencer };
+}
+
+/** Sequences what is left and stops the sweep (shutdown: before the database closes). */
+export async function closeOutbox(database: Database, bus: EventBus): Promise<void> {
+  const sequencer = sequencers.get(database)?.get(bus);
+  if (!sequencer) return;
+  sequencers.get(database)?.delete(bus);
+  await sequencer.close();
 }
 
 export interface VolatileEvent<K extends VolatileEventType = VolatileEventType> {
@@ -115,12 +300,32 @@ export interface VolatileEvent<K extends VolatileEventType = VolatileEventType> 
   data: EventData<K>;
 }
 
-/** Volatile events (agent.moved, task.progress): live only, seq null, never logged. */
-export async function publishVolatile(bus: EventBus, events: VolatileEvent[]): Promise<void> {
-  if (events.length === 0) return;
+/** Volatile lines waiting for the end of this event-loop turn, per bus. */
+const volatileBatches = new WeakMap<EventBus, { lines: string[]; published: Promise<void> }>();
+
+/**
+ * Volatile events (agent.moved, task.progress): live only, seq null, never logged, on the bus's
+ * `volatile` channel (only hubs listen to it). Everything
+ * published in one turn of the event loop (the positions of concurrent requests) goes out as one
+ * bus message: one PUBLISH for Redis, and one message for every replica's hub and workers to
+ * split, instead of one per request. Resolves once that message is published.
+ */
+export function publishVolatile(bus: EventBus, events: VolatileEvent[]): Promise<void> {
+  if (events.length === 0) return Promise.resolve();
   const ts = new Date().toISOString();
-  await bus.publish(
-    'events',
-    events.map((e) => JSON.stringify({ seq: null, type: e.type, ts, game_id: e.gameId, data: e.data })).join('\n'),
-  );
+  let batch = volatileBatches.get(bus);
+  if (!batch) {
+    const lines: string[] = [];
+    const published = new Promise<void>((resolve) => {
+      setImmediate(() => {
+        volatileBatches.delete(bus);
+        // The bus reports its own failures (a Redis outage delivers locally); never rejects here.
+        bus.publish('volatile', lines.join('\n')).then(resolve, () => resolve());
+      });
+    });
+    batch = { lines, published };
+    volatileBatches.set(bus, batch);
+  }
+  for (const e of events) batch.lines.push(JSON.stringify({ seq: null, type: e.type, ts, game_id: e.gameId, data: e.data }));
+  return batch.published;
 }
