@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
+import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../lib/errors.js';
 import { presentedKey } from './auth.js';
+
+/** Whose budget a request spends: its key's (hashed), or its client IP's without a key. */
+function budgetKey(request: FastifyRequest): string {
+  const key = presentedKey(request, request.routeOptions.config?.queryKey === true);
+  return key ? `k:${createHash('sha256').update(key).digest('hex').slice(0, 32)}` : `ip:${request.ip}`;
+}
 
 /**
  * Per-key limits (per client IP without a key), counted in Redis when configured so every
@@ -21,10 +28,7 @@ export default fp(
       hook: 'onRequest',
       ...(app.redis ? { redis: app.redis, nameSpace: `${redis.key_prefix}rl:` } : {}),
       skipOnError: true,
-      keyGenerator: (request) => {
-        const key = presentedKey(request, request.routeOptions.config?.queryKey === true);
-        return key ? `k:${createHash('sha256').update(key).digest('hex').slice(0, 32)}` : `ip:${request.ip}`;
-      },
+      keyGenerator: budgetKey,
       allowList: (request) => request.routeOptions.config?.access === 'public' && request.routeOptions.url === '/health',
       errorResponseBuilder: (_request, context) =>
         new AppError(
@@ -36,6 +40,23 @@ export default fp(
             'retry-after': String(Math.ceil(context.ttl / 1000)),
           },
         ),
+    });
+    // The plugin hooks each route, and a route's hooks run after the app's own onRequest hooks,
+    // that is after authentication: a request without a key or with a wrong one (401) was never
+    // counted. So the limits run here as an app-level hook (this plugin is registered before
+    // auth); the plugin's per-route hook then finds the request counted and skips it. Routes with
+    // their own budget (config.rateLimit: the position routes) keep it, one budget per route.
+    const everyRoute = app.rateLimit();
+    const ownBudgets = new Map<object, typeof everyRoute>();
+    app.addHook('onRequest', async function (request, reply) {
+      const own = request.routeOptions.config?.rateLimit;
+      if (own === false) return;
+      let limiter = everyRoute;
+      if (own) {
+        limiter = ownBudgets.get(own) ?? app.rateLimit({ ...own, keyGenerator: (r) => `${budgetKey(r)}:${r.routeOptions.url ?? ''}` });
+        ownBudgets.set(own, limiter);
+      }
+      await limiter.call(this, request, reply);
     });
   },
   { name: 'rate-limit', dependencies: ['config', 'redis'] },

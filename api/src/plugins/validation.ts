@@ -45,6 +45,27 @@ export function findNul(value: unknown, path: string[] = [], depth = 0): string 
   return null;
 }
 
+/**
+ * How deeply a body, query or path may nest. Deeper JSON is never useful here, and serializing
+ * it (JSON.stringify is recursive: the metadata size check, the jsonb columns) would exhaust the
+ * stack: a 5,000-level array in `metadata` answered 500 before this limit.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** The top-level field holding a container nested deeper than `max` levels, or null. Iterative: safe at any depth. */
+export function findTooDeep(value: unknown, max = MAX_JSON_DEPTH): string | null {
+  if (value === null || typeof value !== 'object') return null;
+  const stack: Array<{ node: object; depth: number; field: string }> = [{ node: value, depth: 1, field: '(body)' }];
+  while (stack.length > 0) {
+    const { node, depth, field } = stack.pop()!;
+    if (depth > max) return field;
+    for (const [key, child] of Object.entries(node)) {
+      if (child !== null && typeof child === 'object') stack.push({ node: child, depth: depth + 1, field: depth === 1 ? key : field });
+    }
+  }
+  return null;
+}
+
 export class RequestValidationError extends AppError {
   readonly validationContext: string;
   constructor(details: ErrorDetail[], context: string) {
@@ -64,6 +85,11 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
   (raw) => {
     // Fastify hands an absent body over as null; routes with an optional body accept that.
     const data = httpPart === 'body' && raw === null ? undefined : raw;
+    const deep = findTooDeep(data);
+    if (deep !== null)
+      return {
+        error: new RequestValidationError([{ field: deep, message: `nested deeper than ${MAX_JSON_DEPTH} levels` }], httpPart ?? 'body'),
+      };
     const nul = findNul(data);
     if (nul !== null)
       return {

@@ -25,6 +25,11 @@ const hostileString = fc.oneof(
   ),
 );
 const hostileNumber = fc.oneof(fc.double(), fc.integer(), fc.constantFrom(0, -1, 1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, 0.5, 1.5));
+/** Keys that reach for prototypes (fast-check writes `__proto__` as an own key, so JSON carries it). */
+const hostileKey = fc.oneof(
+  fc.string(),
+  fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'polluted'),
+);
 const value = fc.oneof(
   hostileString,
   hostileNumber,
@@ -32,7 +37,9 @@ const value = fc.oneof(
   fc.constant(null),
   fc.array(hostileString, { maxLength: 5 }),
   fc.dictionary(fc.string(), hostileString, { maxKeys: 4 }),
+  fc.dictionary(hostileKey, fc.oneof(hostileString, fc.dictionary(hostileKey, fc.constant('polluted'), { maxKeys: 2 })), { maxKeys: 4 }),
 );
+const figures = { inputs: 0, fiveXX: 0 };
 const uuidish = fc.oneof(fc.uuid(), hostileString);
 
 /** Objects built from the endpoint's own field names, each value hostile or plausible. */
@@ -48,7 +55,12 @@ describe(`fuzz: write endpoints never answer 5xx (${driver})`, () => {
     agentId = (await t.request({ method: 'POST', url: '/agents/create', body: { agent_type: 'remote', game_id: 'fuzz' } })).json().id;
     taskId = (await t.request({ method: 'POST', url: '/tasks/assign', body: { description: 'fuzz target', agent_id: agentId } })).json().id;
   });
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    console.log(
+      `[security] fuzz (${driver}): ${figures.inputs} random bodies and path ids to write endpoints, 5xx seen: ${figures.fiveXX}`,
+    );
+  });
 
   const endpoints: Array<[string, () => string, fc.Arbitrary<unknown>]> = [
     [
@@ -157,8 +169,11 @@ describe(`fuzz: write endpoints never answer 5xx (${driver})`, () => {
             headers: { 'x-api-key': 'development-key', 'content-type': 'application/json' },
             payload: JSON.stringify(sent),
           });
-          if (res.statusCode >= 500)
+          figures.inputs++;
+          if (res.statusCode >= 500) {
+            figures.fiveXX++;
             throw new Error(`${res.statusCode} for ${JSON.stringify(sent).slice(0, 300)}: ${res.body.slice(0, 300)}`);
+          }
           if (res.statusCode >= 400) {
             const error = res.json().error;
             expect(typeof error.code).toBe('string');
@@ -190,8 +205,11 @@ describe(`fuzz: write endpoints never answer 5xx (${driver})`, () => {
           headers: { 'x-api-key': 'development-key', ...(body ? { 'content-type': 'application/json' } : {}) },
           ...(body ? { payload: JSON.stringify(body) } : {}),
         });
-        if (res.statusCode >= 500)
+        figures.inputs++;
+        if (res.statusCode >= 500) {
+          figures.fiveXX++;
           throw new Error(`${res.statusCode} for ${method} ${path(encodeURIComponent(raw))}: ${res.body.slice(0, 300)}`);
+        }
         if (res.statusCode >= 400) expect(typeof res.json().error.code).toBe('string');
       }),
       { numRuns: RUNS },
@@ -199,4 +217,12 @@ describe(`fuzz: write endpoints never answer 5xx (${driver})`, () => {
     // the agent the other cases write to is still there
     expect((await t.request({ method: 'GET', url: `/agents/${agentId}` })).statusCode).toBe(200);
   }, 120_000);
+
+  it('left no prototype polluted after every hostile key above', () => {
+    const probe = {} as Record<string, unknown>;
+    expect(probe.polluted).toBeUndefined();
+    expect(Object.keys(Object.prototype)).toEqual([]);
+    expect(typeof probe.toString).toBe('function');
+    expect(typeof probe.hasOwnProperty).toBe('function');
+  });
 });

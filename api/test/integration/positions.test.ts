@@ -43,7 +43,7 @@ describe(`positions (${driver})`, () => {
   it('accepts a position, answers with it, publishes agent.moved at once, and reads see it before the flush', async () => {
     const agent = await create();
     const moved: Json[] = [];
-    const off = t.app.bus.subscribe('events', (m) => {
+    const off = t.app.bus.subscribe('volatile', (m) => {
       for (const line of m.split('\n')) if (line.includes('agent.moved')) moved.push(JSON.parse(line));
     });
     const res = await t.request({
@@ -249,6 +249,26 @@ describe(`positions (${driver})`, () => {
     expect(res.json()).toEqual({ updated: 1000, not_found: [] });
     for (const [n, a] of agents.entries()) {
       if (n % 25 === 0) await expect.poll(async () => (await stored(a.id)).x).toBe(900 + n);
+    }
+  });
+
+  it('a read never goes back in time while flushes run under it', async () => {
+    const fast = await buildTestApp({ config: { positions: { flush_interval_ms: 5 } } });
+    try {
+      const id = (await fast.request({ method: 'POST', url: '/agents/create', body: { agent_type: 'aider' } })).json().id;
+      const stale: Array<[number, number]> = [];
+      for (let x = 1; x <= 300; x++) {
+        await fast.request({ method: 'PUT', url: `/agents/${id}/position`, body: { x, y: 0, z: 0 } });
+        const [one, many] = await Promise.all([
+          fast.request({ method: 'GET', url: `/agents/${id}` }),
+          fast.request({ method: 'GET', url: '/agents?limit=10' }),
+        ]);
+        const seen = [one.json().position.x, many.json().items.find((a: Json) => a.id === id).position.x];
+        for (const s of seen) if (s !== x) stale.push([x, s]);
+      }
+      expect(stale).toEqual([]);
+    } finally {
+      await fast.close();
     }
   });
 

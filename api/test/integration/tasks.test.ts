@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, createKey, driver, type TestApp } from '../helpers/build-app.js';
 import { eventsOf, insertAgent } from '../helpers/fixtures.js';
+import { EVENT_CATALOG } from '../../src/contract/events.js';
 
 type Json = Record<string, any>;
 
@@ -50,6 +51,19 @@ describe(`tasks (${driver})`, () => {
     const agentStates = (await eventsOf(t.app, { agentId: agent.id, type: 'agent.state_changed' })).map((e) => e.data.status);
     expect(agentStates[0]).toBe('busy');
     expect(agentStates[agentStates.length - 1]).toBe('idle');
+    // The runtime's activity changes in between (a single staged statement on Postgres, a
+    // transaction on PGlite) have the catalogue's shape and name the task.
+    const states = await eventsOf(t.app, { agentId: agent.id, type: 'agent.state_changed' });
+    for (const e of states) expect(EVENT_CATALOG['agent.state_changed'].data.safeParse(e.data).error).toBeUndefined();
+    const activityChanges = states.slice(1, -1);
+    expect(activityChanges.length).toBeGreaterThan(0);
+    for (const e of activityChanges) {
+      expect(e.data).toMatchObject({ agent_id: agent.id, status: 'busy', previous_status: 'busy', task_id: task.id });
+    }
+    // Counted once, in the same UPDATE as the agent going idle.
+    expect((await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json()).toMatchObject({ tasks_completed: 1, tasks_failed: 0 });
+    const key = (e: Json) => JSON.stringify([e.data.status, e.data.activity, e.data.activity_detail]);
+    for (let i = 1; i < states.length; i++) expect(key(states[i]!)).not.toBe(key(states[i - 1]!)); // each one a change
     const status = (await t.request({ method: 'GET', url: `/tasks/${task.id}/status` })).json();
     expect(Object.keys(status).sort()).toEqual([
       'agent_id',
@@ -195,6 +209,25 @@ describe(`tasks (${driver})`, () => {
     expect(done.result.subtasks).toHaveLength(3);
     const children = (await t.request({ method: 'GET', url: `/tasks?parent_id=${parent.id}` })).json().items;
     expect(children.every((c: Json) => c.status === 'completed')).toBe(true);
+    // The subtasks share their created_at to the microsecond (one transaction): paging one at a
+    // time must still return each exactly once (a millisecond cursor used to skip them).
+    const paged: string[] = [];
+    let cursor = '';
+    for (let i = 0; i < 10; i++) {
+      const page = (
+        await t.request({ method: 'GET', url: `/tasks?parent_id=${parent.id}&limit=1${cursor ? `&cursor=${cursor}` : ''}` })
+      ).json();
+      paged.push(...page.items.map((c: Json) => c.id as string));
+      if (!page.next_cursor) break;
+      cursor = page.next_cursor;
+    }
+    expect(paged.sort()).toEqual(parent.subtasks.map((s: Json) => s.id as string).sort());
+    const tampered = await t.request({
+      method: 'GET',
+      url: `/tasks?limit=1&cursor=${Buffer.from(JSON.stringify(['2026-01-01T00:00:00Z', 'x'])).toString('base64url')}`,
+    });
+    expect(tampered.statusCode).toBe(400);
+    expect(tampered.json().error.details[0].field).toBe('cursor');
     const tooBig = await t.request({
       method: 'POST',
       url: '/tasks/collaborative',
@@ -314,6 +347,12 @@ describe(`tasks (${driver})`, () => {
     const failures = await eventsOf(t.app, { taskId: task.id, type: 'task.failed' });
     expect(failures.map((e) => e.data.will_retry)).toEqual([true, false]);
     expect(failures[0]!.data.run_after).toBeTruthy();
+    // Each failed attempt is counted on the agent, and it is idle again.
+    expect((await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json()).toMatchObject({
+      tasks_failed: 2,
+      tasks_completed: 0,
+      status: 'idle',
+    });
   });
 
   it('runtime protocol: scopes, 204 when idle, heartbeat extends the lease and reports progress', async () => {

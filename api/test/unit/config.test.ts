@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfigDir, loadConfig } from '../../src/config/load.js';
 
 const PROD_ENV = {
@@ -12,8 +12,14 @@ const PROD_ENV = {
   AGENTVM_API_KEY: 'a-production-secret-of-enough-length',
 };
 
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 function configDirWith(file: string, text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'agentvm-config-'));
+  made.push(dir);
   writeFileSync(join(dir, file), text);
   return dir;
 }

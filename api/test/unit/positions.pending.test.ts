@@ -17,6 +17,43 @@ const at = (agentId: string, x: number, extra: Partial<PositionWrite> = {}): Pos
 });
 
 describe('pending positions (the coalescing rule)', () => {
+  it('a view keeps a position a flush settled while the read was under way', () => {
+    const p = new PendingPositions();
+    p.put(at(A, 4));
+    const view = p.openView(); // the read starts: it may see the row from before the flush
+    const batch = p.take();
+    p.settle(batch, true); // the flush commits and settles before the read's overlay
+    expect(p.get(A)).toBeUndefined(); // nothing pending any more...
+    expect(view.get(A)?.x).toBe(4); // ...but the view still lays x=4 over what it read
+    expect(p.retained).toBe(1);
+    const later = p.openView(); // a read that starts now sees the row written by that flush
+    expect(later.get(A)).toBeUndefined();
+    view.close();
+    later.close();
+    expect(p.retained).toBe(0); // nothing kept once no view needs it
+  });
+
+  it('keeps nothing when no view is open, and drops what only closed views needed', () => {
+    const p = new PendingPositions();
+    p.put(at(A, 1));
+    p.settle(p.take(), true);
+    expect(p.retained).toBe(0);
+    const old = p.openView();
+    p.put(at(B, 2));
+    p.settle(p.take(), true); // flush 2, needed by `old`
+    const young = p.openView();
+    p.put(at(C, 3));
+    p.settle(p.take(), true); // flush 3, needed by both
+    expect([old.get(B)?.x, old.get(C)?.x, young.get(B)?.x, young.get(C)?.x]).toEqual([2, 3, undefined, 3]);
+    old.close();
+    expect(p.retained).toBe(1); // B dropped, C still needed by `young`
+    young.close();
+    expect(p.retained).toBe(0);
+    p.put(at(A, 9));
+    p.forget(A);
+    expect(p.openView().get(A)).toBeUndefined();
+  });
+
   it('keeps only the newest position per agent', () => {
     const p = new PendingPositions();
     for (let i = 0; i < 100; i++) p.put(at(A, i));

@@ -14,9 +14,18 @@ function pgFloatArray(values: readonly (number | null)[]): string {
 
 export function agentsRepository(database: Database) {
   const db = database.db;
+  // The hottest read (GET /agents/{id}): prepared once, so drizzle does not rebuild the query on
+  // every call (its builder cost more CPU than the rest of the request) and Postgres parses and
+  // plans it once per connection.
+  const byId = db
+    .select()
+    .from(agents)
+    .where(eq(agents.id, sql.placeholder('id')))
+    .limit(1)
+    .prepare('agentvm_agent_by_id');
   return {
     async findById(id: string, tx: DbOrTx = db): Promise<AgentRow | undefined> {
-      const [row] = await tx.select().from(agents).where(eq(agents.id, id)).limit(1);
+      const [row] = tx === db ? await byId.execute({ id }) : await tx.select().from(agents).where(eq(agents.id, id)).limit(1);
       return row;
     },
     async lockById(tx: Tx, id: string): Promise<AgentRow | undefined> {

@@ -8,11 +8,12 @@ import { assertVisible, resolveReadGame, resolveWriteGame, type Actor } from '..
 import { ConflictError, ValidationError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { decodeCursor, toPage, type Page } from '../../lib/pagination.js';
-import { withEvents, type Emit } from '../events/outbox.js';
+import { outboxFor, withEvents, type Emit } from '../events/outbox.js';
 import type { TasksService } from '../tasks/tasks.service.js';
 import { toAgentDto } from './agents.mapper.js';
 import { agentsRepository } from './agents.repository.js';
 import type { PositionStore } from './positions.js';
+import type { PositionView } from './positions.pending.js';
 
 /** Held while counting and inserting, so concurrent creates cannot overshoot system.max_agents. */
 const CREATE_LOCK = 72_616_004;
@@ -43,11 +44,11 @@ export type AgentsService = ReturnType<typeof agentsService>;
 export function agentsService(deps: AgentsServiceDeps) {
   const { config, database, bus, tasks, positions } = deps;
   const repo = agentsRepository(database);
-  const outbox = { db: database.db, bus };
+  const outbox = outboxFor(database, bus);
 
   /** The row as this replica knows it: with a position accepted but not yet flushed. */
-  function withPending(row: AgentRow): AgentRow {
-    const p = positions.pendingFor(row.id);
+  function withPending(row: AgentRow, view: Pick<PositionView, 'get'> = { get: positions.pendingFor }): AgentRow {
+    const p = view.get(row.id);
     if (!p) return row;
     return { ...row, x: p.x, y: p.y, z: p.z, rotationY: p.rotationY ?? row.rotationY, sceneId: p.sceneId ?? row.sceneId };
   }
@@ -131,7 +132,11 @@ export function agentsService(deps: AgentsServiceDeps) {
   }
 
   async function get(id: string, actor: Actor): Promise<Agent> {
-    return toAgentDto(withPending(assertVisible(actor, await repo.findById(id), 'agent', id)));
+    const row = await positions.readThrough(
+      () => repo.findById(id),
+      (found, view) => found && withPending(found, view),
+    );
+    return toAgentDto(assertVisible(actor, row, 'agent', id));
   }
 
   async function list(
@@ -148,18 +153,22 @@ export function agentsService(deps: AgentsServiceDeps) {
     const game = resolveReadGame(actor, query.game_id);
     if (game.empty) return { items: [], next_cursor: null };
     const after = decodeCursor(query.cursor, ['string']);
-    const rows = await repo.list({
-      gameId: game.gameId,
-      status: query.status,
-      agentType: query.agent_type,
-      sceneId: query.scene_id,
-      afterId: (after?.[0] as string | undefined) ?? null,
-      limit: query.limit,
-    });
+    const rows = await positions.readThrough(
+      () =>
+        repo.list({
+          gameId: game.gameId,
+          status: query.status,
+          agentType: query.agent_type,
+          sceneId: query.scene_id,
+          afterId: (after?.[0] as string | undefined) ?? null,
+          limit: query.limit,
+        }),
+      (found, view) => found.map((r) => withPending(r, view)),
+    );
     return toPage(
       rows,
       query.limit,
-      (r) => toAgentDto(withPending(r)),
+      (r) => toAgentDto(r),
       (r) => [r.id],
     );
   }
@@ -199,7 +208,11 @@ export function agentsService(deps: AgentsServiceDeps) {
   }
 
   async function ofGame(gameId: string): Promise<Agent[]> {
-    return (await repo.ofGame(gameId, config.system.max_agents)).map((r) => toAgentDto(withPending(r)));
+    const rows = await positions.readThrough(
+      () => repo.ofGame(gameId, config.system.max_agents),
+      (found, view) => found.map((r) => withPending(r, view)),
+    );
+    return rows.map(toAgentDto);
   }
 
   return { create, spawnIdle, get, list, patch, remove, ofGame };

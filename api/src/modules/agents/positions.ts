@@ -4,7 +4,7 @@ import { canSeeGame, type Actor } from '../../lib/access.js';
 import { NotFoundError, UnavailableError } from '../../lib/errors.js';
 import { publishVolatile, type VolatileEvent } from '../events/outbox.js';
 import type { AgentsRepository } from './agents.repository.js';
-import { PendingPositions, type PositionWrite } from './positions.pending.js';
+import { PendingPositions, type PositionView, type PositionWrite } from './positions.pending.js';
 
 /**
  * Positions are hot: a game sends ~10 per second per agent. Each accepted position goes out at
@@ -189,6 +189,19 @@ export function positionStore(deps: PositionStoreDeps) {
     /** The newest accepted position of an agent on this replica, if not yet in the database. */
     pendingFor(agentId: string): PositionWrite | undefined {
       return pending.get(agentId);
+    },
+
+    /**
+     * Reads rows with what this replica accepted laid over them: the view opens before the read,
+     * so a flush finishing during the read cannot make the answer go back in time.
+     */
+    async readThrough<T>(read: () => Promise<T>, overlay: (value: T, view: PositionView) => T): Promise<T> {
+      const view = pending.openView();
+      try {
+        return overlay(await read(), view);
+      } finally {
+        view.close();
+      }
     },
 
     /** Newly created agents need no lookup on their first move. */

@@ -1,6 +1,7 @@
-import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, inArray, isNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/client.js';
 import { apiKeys, type ApiKeyRow } from '../../db/schema.js';
+import { afterTime, microsOf, type TimeKey } from '../../lib/pagination-sql.js';
 
 export function apiKeysRepository(db: DbOrTx) {
   return {
@@ -33,12 +34,10 @@ export function apiKeysRepository(db: DbOrTx) {
         .values({ id, name: 'bootstrap', keyHash: hash, prefix, scopes: ['admin'] })
         .onConflictDoUpdate({ target: apiKeys.keyHash, set: { revokedAt: null, scopes: ['admin'], name: 'bootstrap' } });
     },
-    async list(limit: number, after: { createdAt: Date; id: string } | null): Promise<ApiKeyRow[]> {
-      const where = after
-        ? or(lt(apiKeys.createdAt, after.createdAt), and(eq(apiKeys.createdAt, after.createdAt), lt(apiKeys.id, after.id)))
-        : undefined;
+    async list(limit: number, after: TimeKey | null): Promise<Array<ApiKeyRow & { micros: string }>> {
+      const where = after ? sql`(${apiKeys.createdAt}, ${apiKeys.id}) < (${afterTime(after)}, ${after.id}::uuid)` : undefined;
       return db
-        .select()
+        .select({ ...getTableColumns(apiKeys), micros: microsOf(apiKeys.createdAt) })
         .from(apiKeys)
         .where(where)
         .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))

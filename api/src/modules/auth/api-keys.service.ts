@@ -7,7 +7,7 @@ import type { EventBus } from '../../infra/bus.js';
 import type { Actor } from '../../lib/access.js';
 import { NotFoundError, ValidationError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import { decodeCursor, toPage, type Page } from '../../lib/pagination.js';
+import { decodeTimeKey, timeKeyCursor, toPage, type Page } from '../../lib/pagination.js';
 import { apiKeysRepository } from './api-keys.repository.js';
 
 export const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
@@ -115,9 +115,8 @@ export function apiKeysService(deps: { db: Db; bus: EventBus }) {
     },
 
     async list(limit: number, cursor: string | undefined): Promise<Page<ApiKey>> {
-      const after = decodeCursor(cursor, ['string', 'string']);
-      const rows = await repo.list(limit, after ? { createdAt: new Date(after[0] as string), id: after[1] as string } : null);
-      return toPage(rows, limit, toApiKeyDto, (r) => [r.createdAt.toISOString(), r.id]);
+      const rows = await repo.list(limit, decodeTimeKey(cursor));
+      return toPage(rows, limit, toApiKeyDto, timeKeyCursor);
     },
 
     async revoke(id: string): Promise<void> {

@@ -8,7 +8,7 @@ import { canSeeGame, resolveReadGame, resolveWriteGame, type Actor } from '../..
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { decodeCursor, toPage, type Page } from '../../lib/pagination.js';
-import { withEvents } from '../events/outbox.js';
+import { outboxFor, withEvents } from '../events/outbox.js';
 import { readyStatuses, type AgentsService } from '../agents/agents.service.js';
 
 /**
@@ -77,7 +77,7 @@ export type GamesService = ReturnType<typeof gamesService>;
 export function gamesService(deps: GamesServiceDeps) {
   const { config, database, bus } = deps;
   const db = database.db;
-  const outbox = { db, bus };
+  const outbox = outboxFor(database, bus);
   const lastTouch = new Map<string, number>();
   const touchEvery = touchEveryMs(config.game.session_timeout_s);
   /** Session touches still being written (awaited on shutdown, before the database closes). */

@@ -1,6 +1,7 @@
-import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Database, DbOrTx, Tx } from '../../db/client.js';
 import { agents, tasks, type AgentRow, type TaskRow } from '../../db/schema.js';
+import { afterTime, microsOf, type TimeKey } from '../../lib/pagination-sql.js';
 
 /**
  * A Postgres array literal for uuid / numeric values, passed as ONE parameter: batch
@@ -112,21 +113,18 @@ export function tasksRepository(database: Database) {
       parentId?: string | undefined;
       taskType?: string | undefined;
       limit: number;
-      after: { createdAt: Date; id: string } | null;
-    }): Promise<TaskRow[]> {
+      after: TimeKey | null;
+    }): Promise<Array<TaskRow & { micros: string }>> {
       const conditions: SQL[] = [];
       if (filter.status) conditions.push(eq(tasks.status, filter.status));
       if (filter.agentId) conditions.push(eq(tasks.agentId, filter.agentId));
       if (filter.gameId) conditions.push(eq(tasks.gameId, filter.gameId));
       if (filter.parentId) conditions.push(eq(tasks.parentId, filter.parentId));
       if (filter.taskType) conditions.push(eq(tasks.taskType, filter.taskType));
-      if (filter.after) {
-        conditions.push(
-          or(lt(tasks.createdAt, filter.after.createdAt), and(eq(tasks.createdAt, filter.after.createdAt), lt(tasks.id, filter.after.id)))!,
-        );
-      }
+      // A row comparison at full precision: exact, and it can walk the (created_at, id) order.
+      if (filter.after) conditions.push(sql`(${tasks.createdAt}, ${tasks.id}) < (${afterTime(filter.after)}, ${filter.after.id}::uuid)`);
       return db
-        .select()
+        .select({ ...getTableColumns(tasks), micros: microsOf(tasks.createdAt) })
         .from(tasks)
         .where(conditions.length ? and(...conditions) : undefined)
         .orderBy(desc(tasks.createdAt), desc(tasks.id))
@@ -142,6 +140,15 @@ export function tasksRepository(database: Database) {
     async lockAgent(tx: Tx, id: string): Promise<AgentRow | undefined> {
       const [row] = await tx.select().from(agents).where(eq(agents.id, id)).for('update').limit(1);
       return row;
+    },
+
+    /**
+     * Whether any agent could take a task now (idle, or busy with room under its type's
+     * concurrency). Without one, a dispatch round has nothing to do and skips locking the queue.
+     */
+    async anyAgentAvailable(tx: Tx): Promise<boolean> {
+      const [row] = await rows(tx, sql`select exists(select 1 from agents where status in ('idle', 'busy')) as ok`);
+      return row?.ok === true;
     },
 
     /** Queued, runnable tasks in queue order, locked for this dispatcher (others skip them). */

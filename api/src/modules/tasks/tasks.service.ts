@@ -9,8 +9,8 @@ import type { EventBus } from '../../infra/bus.js';
 import { assertVisible, resolveReadGame, resolveWriteGame, type Actor } from '../../lib/access.js';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import { decodeCursor, toPage, type Page } from '../../lib/pagination.js';
-import { publishVolatile, withEvents, type Emit } from '../events/outbox.js';
+import { decodeTimeKey, timeKeyCursor, toPage, type Page } from '../../lib/pagination.js';
+import { publishVolatile, outboxFor, withEvents, type Emit, type Sequencer } from '../events/outbox.js';
 import { aggregateParentStatus, backoffMs, chooseAgent, isEligible, isFinal, type CandidateAgent, type QueuedTask } from './assignment.js';
 import { priorityToInt, toTaskDto, toTaskStatusDto } from './tasks.mapper.js';
 import { tasksRepository } from './tasks.repository.js';
@@ -42,9 +42,8 @@ export type TasksService = ReturnType<typeof tasksService>;
 
 export function tasksService(deps: TasksServiceDeps) {
   const { database, bus, config } = deps;
-  const db = database.db;
   const repo = tasksRepository(database);
-  const outbox = { db, bus };
+  const outbox = outboxFor(database, bus);
   const leaseS = config.tasks.lease_s;
 
   const typeCapacity = (agentType: string): number => config.agent_types[agentType]?.max_concurrency ?? 1;
@@ -58,7 +57,15 @@ export function tasksService(deps: TasksServiceDeps) {
     emit: Emit,
     agent: AgentRow,
     next: { status?: AgentStatus; activity?: Activity | null; activityDetail?: string | null; currentTaskId?: string | null },
+    /** A task of this agent ended: count it in the same UPDATE. */
+    bump?: 'completed' | 'failed' | null,
   ): Promise<AgentRow> {
+    const counter =
+      bump === 'completed'
+        ? { tasksCompleted: sql`${agents.tasksCompleted} + 1` as unknown as number }
+        : bump === 'failed'
+          ? { tasksFailed: sql`${agents.tasksFailed} + 1` as unknown as number }
+          : {};
     const status = next.status ?? (agent.status as AgentStatus);
     const activity = next.activity !== undefined ? next.activity : (agent.activity as Activity | null);
     const activityDetail = next.activityDetail !== undefined ? next.activityDetail : agent.activityDetail;
@@ -69,7 +76,9 @@ export function tasksService(deps: TasksServiceDeps) {
       activityDetail === agent.activityDetail &&
       currentTaskId === agent.currentTaskId
     ) {
-      return agent;
+      if (!bump) return agent;
+      const [counted] = await tx.update(agents).set(counter).where(eq(agents.id, agent.id)).returning();
+      return counted ?? agent;
     }
     const becameIdle = status === 'idle' && agent.status !== 'idle';
     const [updated] = await tx
@@ -82,6 +91,7 @@ export function tasksService(deps: TasksServiceDeps) {
         updatedAt: sql`now()` as unknown as Date,
         version: sql`${agents.version} + 1` as unknown as number,
         ...(becameIdle ? { idleSince: sql`now()` as unknown as Date } : {}),
+        ...counter,
       })
       .where(eq(agents.id, agent.id))
       .returning();
@@ -118,25 +128,14 @@ export function tasksService(deps: TasksServiceDeps) {
     if (!agentId) return;
     const agent = await repo.lockAgent(tx, agentId);
     if (!agent) return;
-    if (outcome) {
-      await tx
-        .update(agents)
-        .set(
-          outcome === 'completed'
-            ? { tasksCompleted: sql`${agents.tasksCompleted} + 1` as unknown as number }
-            : { tasksFailed: sql`${agents.tasksFailed} + 1` as unknown as number },
-        )
-        .where(eq(agents.id, agentId));
-    }
     const held = await repo.heldCount(tx, agentId, taskId);
+    // One UPDATE for the new state and the counter (they were two).
     if (agent.status === 'offline' || agent.status === 'error') {
-      if (agent.currentTaskId === taskId) await setAgentState(tx, emit, agent, { currentTaskId: held.running[0] ?? null });
-      return;
-    }
-    if (held.running.length === 0) {
-      await setAgentState(tx, emit, agent, { status: 'idle', activity: null, activityDetail: null, currentTaskId: null });
-    } else if (agent.currentTaskId === taskId) {
-      await setAgentState(tx, emit, agent, { currentTaskId: held.running[0]! });
+      await setAgentState(tx, emit, agent, agent.currentTaskId === taskId ? { currentTaskId: held.running[0] ?? null } : {}, outcome);
+    } else if (held.running.length === 0) {
+      await setAgentState(tx, emit, agent, { status: 'idle', activity: null, activityDetail: null, currentTaskId: null }, outcome);
+    } else {
+      await setAgentState(tx, emit, agent, agent.currentTaskId === taskId ? { currentTaskId: held.running[0]! } : {}, outcome);
     }
   }
 
@@ -309,32 +308,47 @@ export function tasksService(deps: TasksServiceDeps) {
     };
   }
 
+  /**
+   * In-process listeners told as soon as a task is committed to the queue, before its
+   * task.created is sequenced and comes back over the bus: the embedded worker starts its
+   * dispatch round a sequencing round and a Redis round trip earlier.
+   */
+  const queuedListeners = new Set<() => void>();
+  function notifyQueued(): void {
+    for (const listener of queuedListeners) listener();
+  }
+
   async function create(body: AssignTaskBody, actor: Actor): Promise<Task> {
     const description = resolveDescription(body);
     const agentType = checkType('preferred_type', body.preferred_type);
-    const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
-      const { gameId, agent } = await resolveTarget(tx, actor, body.agent_id, body.game_id);
-      const deps = await loadDependencies(tx, actor, body.depends_on ?? []);
-      const [row] = await repo.insert(tx, [
-        {
-          id: newId(),
-          ...baseValues(body, actor, description),
-          agentId: agent?.id ?? null,
-          targeted: agent !== null,
-          agentType: agent ? agent.agentType : agentType,
-          gameId,
-          dependsOn: deps.map((d) => d.id),
-        },
-      ]);
-      emit({ type: 'task.created', gameId, agentId: row!.agentId, taskId: row!.id, data: { task: toTaskDto(row!) } });
-      const broken = deps.find((d) => d.status === 'failed' || d.status === 'cancelled');
-      if (broken) {
-        return finishTask(tx, emit, row!, 'failed', {
-          error: { code: 'dependency_failed', message: `dependency ${broken.id} is ${broken.status}`, dependency_id: broken.id },
-        });
-      }
-      return row!;
-    });
+    const { result } = await withEvents(
+      outbox,
+      actor.keyId,
+      async (tx, emit) => {
+        const { gameId, agent } = await resolveTarget(tx, actor, body.agent_id, body.game_id);
+        const deps = await loadDependencies(tx, actor, body.depends_on ?? []);
+        const [row] = await repo.insert(tx, [
+          {
+            id: newId(),
+            ...baseValues(body, actor, description),
+            agentId: agent?.id ?? null,
+            targeted: agent !== null,
+            agentType: agent ? agent.agentType : agentType,
+            gameId,
+            dependsOn: deps.map((d) => d.id),
+          },
+        ]);
+        emit({ type: 'task.created', gameId, agentId: row!.agentId, taskId: row!.id, data: { task: toTaskDto(row!) } });
+        const broken = deps.find((d) => d.status === 'failed' || d.status === 'cancelled');
+        if (broken) {
+          return finishTask(tx, emit, row!, 'failed', {
+            error: { code: 'dependency_failed', message: `dependency ${broken.id} is ${broken.status}`, dependency_id: broken.id },
+          });
+        }
+        return row!;
+      },
+      notifyQueued,
+    );
     return toTaskDto(result);
   }
 
@@ -421,7 +435,7 @@ export function tasksService(deps: TasksServiceDeps) {
   ): Promise<Page<Task>> {
     const game = resolveReadGame(actor, query.game_id);
     if (game.empty) return { items: [], next_cursor: null };
-    const after = decodeCursor(query.cursor, ['string', 'string']);
+    const after = decodeTimeKey(query.cursor);
     const rows = await repo.list({
       status: query.status,
       agentId: query.agent_id,
@@ -429,9 +443,9 @@ export function tasksService(deps: TasksServiceDeps) {
       parentId: query.parent_id,
       taskType: query.task_type,
       limit: query.limit,
-      after: after ? { createdAt: new Date(after[0] as string), id: after[1] as string } : null,
+      after,
     });
-    return toPage(rows, query.limit, toTaskDto, (r) => [r.createdAt.toISOString(), r.id]);
+    return toPage(rows, query.limit, toTaskDto, timeKeyCursor);
   }
 
   // ---------------------------------------------------------------- cancel
@@ -464,6 +478,9 @@ export function tasksService(deps: TasksServiceDeps) {
         ).rows;
         if (!lock?.ok) return 0;
       }
+      // A backlog with every agent offline (runtimes gone) used to be locked, mapped and matched
+      // against no candidate on every poll: ~4.5 % of a core for 20,000 queued tasks.
+      if (!(await repo.anyAgentAvailable(tx))) return 0;
       const queued = await repo.lockRunnable(tx, DISPATCH_BATCH);
       if (queued.length === 0) return 0;
       const games = [...new Set(queued.map((t) => t.gameId).filter((g): g is string => g !== null))];
@@ -546,8 +563,21 @@ export function tasksService(deps: TasksServiceDeps) {
     return result;
   }
 
-  /** Marks an agent's runtime as alive; an offline agent comes back idle. */
+  /**
+   * Marks an agent's runtime as alive; an offline agent comes back idle. A runtime long-polls
+   * /runtime/claim and is woken often, so the write is skipped while the agent is not offline
+   * and was seen within a quarter of its type's heartbeat_timeout_s (at most 10 s): the reaper
+   * only looks at last_seen_at once a whole timeout has passed.
+   */
   async function touchAgent(agentId: string, actor: Actor): Promise<AgentRow> {
+    const [row] = await database.db.select().from(agents).where(eq(agents.id, agentId)).limit(1);
+    const seen = assertVisible(actor, row, 'agent', agentId);
+    const type = config.agent_types[seen.agentType];
+    const timeoutS = type?.runtime === 'external' ? type.heartbeat_timeout_s : undefined;
+    if (seen.status !== 'offline' && seen.lastSeenAt && timeoutS !== undefined) {
+      const age = Date.now() - seen.lastSeenAt.getTime();
+      if (age >= 0 && age < Math.min((timeoutS * 1000) / 4, 10_000)) return seen;
+    }
     const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
       const agent = assertVisible(actor, await repo.lockAgent(tx, agentId), 'agent', agentId);
       const [touched] = await tx
@@ -564,6 +594,31 @@ export function tasksService(deps: TasksServiceDeps) {
     return result;
   }
 
+  /**
+   * A dispatch round that begins after the call, shared by every caller in this process that
+   * arrives while one is under way. Each claim used to run its own round, waiting for the
+   * dispatch lock: with 64 runtimes long-polling, claims queued behind each other's rounds and
+   * assignment over the runtime protocol took ~100 ms at p50 at 20 tasks/s. Now at most one
+   * round per replica waits for the lock, and it serves all claims that came in meanwhile.
+   */
+  let dispatching: Promise<number> | null = null;
+  let nextDispatch: Promise<number> | null = null;
+  function dispatchShared(): Promise<number> {
+    if (!dispatching) {
+      dispatching = dispatch({ wait: true }).finally(() => {
+        dispatching = null;
+      });
+      return dispatching;
+    }
+    nextDispatch ??= dispatching
+      .catch(() => 0)
+      .then(() => {
+        nextDispatch = null;
+        return dispatchShared();
+      });
+    return nextDispatch;
+  }
+
   /** External runtime: the next task for this agent (dispatching first), with a lease. */
   async function claim(agentId: string, actor: Actor): Promise<{ task: Task; lease: Lease } | null> {
     const agent = await touchAgent(agentId, actor);
@@ -573,7 +628,7 @@ export function tasksService(deps: TasksServiceDeps) {
         `agent ${agentId} is of type ${agent.agentType}, run by the built-in ${typeConfig.runtime} runtime; only external agents are claimed over the runtime protocol`,
       );
     }
-    await dispatch({ wait: true });
+    await dispatchShared();
     const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
       const started = await repo.startAssigned(tx, { agentId }, 1, leaseS);
       await afterStart(tx, emit, started);
@@ -660,6 +715,7 @@ export function tasksService(deps: TasksServiceDeps) {
     activity: Activity | null,
     detail: string | null | undefined,
   ): Promise<boolean> {
+    if (outbox.sequencer) return setActivityStaged(outbox.sequencer, taskId, token, activity, detail);
     const { result } = await withEvents(outbox, null, async (tx, emit) => {
       const row = await repo.findById(taskId, tx);
       if (!row || row.status !== 'running' || row.leaseToken !== token || !row.agentId) return false;
@@ -669,6 +725,53 @@ export function tasksService(deps: TasksServiceDeps) {
       return true;
     });
     return result;
+  }
+
+  /**
+   * setActivity on Postgres in one statement (no BEGIN/COMMIT round trips): the lease check, the
+   * agent's row lock and update, and the staged agent.state_changed are one atomic statement.
+   * Built-in runtimes change activity several times per task, and as a transaction of six
+   * round trips each, these were half the queries of a simulated task. Same rules as the
+   * transaction below: false when the lease is not held; no event when nothing changed.
+   */
+  async function setActivityStaged(
+    sequencer: Sequencer,
+    taskId: string,
+    token: string,
+    activity: Activity | null,
+    detail: string | null | undefined,
+  ): Promise<boolean> {
+    const [row] = await database.rows<{ held: boolean; staged: string | number }>(sql`
+      with lease as (
+        select id, agent_id from tasks
+        where id = ${taskId}::uuid and status = 'running' and lease_token = ${token}::uuid and agent_id is not null
+      ), target as (
+        select a.id, a.game_id, a.status, a.activity, a.activity_detail
+        from agents a join lease on a.id = lease.agent_id
+        where a.current_task_id = ${taskId}::uuid
+        for update of a
+      ), next as (
+        select target.*, ${activity}::text as new_activity,
+          case when ${detail === undefined} then target.activity_detail else ${detail ?? null}::text end as new_detail
+        from target
+      ), changed as (
+        update agents set activity = next.new_activity, activity_detail = next.new_detail,
+          updated_at = now(), version = agents.version + 1
+        from next
+        where agents.id = next.id
+          and (next.activity is distinct from next.new_activity or next.activity_detail is distinct from next.new_detail)
+        returning agents.id
+      ), staged as (
+        insert into event_outbox (type, game_id, agent_id, task_id, data)
+        select 'agent.state_changed', next.game_id, next.id, ${taskId}::uuid,
+          jsonb_build_object('agent_id', next.id, 'status', next.status, 'previous_status', next.status,
+            'activity', next.new_activity, 'activity_detail', next.new_detail, 'task_id', ${taskId}::uuid)
+        from next join changed on changed.id = next.id
+        returning 1
+      )
+      select exists(select 1 from lease) as held, (select count(*) from staged) as staged`);
+    if (Number(row?.staged ?? 0) > 0) await sequencer.sequence();
+    return row?.held === true;
   }
 
   async function complete(id: string, token: string, resultValue: unknown, actor: Actor | null): Promise<Task> {
@@ -850,5 +953,10 @@ export function tasksService(deps: TasksServiceDeps) {
     fail,
     reap,
     newLeaseToken: () => randomUUID(),
+    /** Calls `listener` whenever this process commits a new queued task; returns an unsubscribe. */
+    onQueued(listener: () => void): () => void {
+      queuedListeners.add(listener);
+      return () => queuedListeners.delete(listener);
+    },
   };
 }

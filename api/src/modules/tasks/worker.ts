@@ -218,7 +218,12 @@ export function createWorker(deps: WorkerDeps) {
       if (!stopped) return;
       stopped = false;
       stats.running = true;
-      unsubscribe = bus.subscribe('events', onBusMessage);
+      const offBus = bus.subscribe('events', onBusMessage);
+      const offQueued = service.onQueued?.(poke);
+      unsubscribe = () => {
+        offBus();
+        offQueued?.();
+      };
       loop = runLoop();
       log.info({ types, concurrency: config.worker.concurrency }, 'task worker started');
     },
