@@ -55,7 +55,10 @@ export async function startNode(opts: {
 }): Promise<Child> {
   const port = opts.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(process.execPath, ['--import', 'tsx', opts.script, ...(opts.args ?? [])], {
+  // BENCH_NODE_ARGS: extra Node flags for every process started here, e.g. to profile the api:
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (NODE_OPTIONS does not allow --cpu-prof).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', opts.script, ...(opts.args ?? [])], {
     cwd: ROOT_DIR,
     env: { ...process.env, PORT: String(port), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
