@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 
 /**
  * The e2e harness: a real api process (the same entry point `npm start` runs) on embedded
@@ -37,6 +38,24 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * configs/testing.yaml with the console's simulated `aider` agents at a pace a person can follow
+ * (a task takes 0.3–0.6 s instead of 30–60 ms). At test speed a task could go queued → completed
+ * between two frames of a loaded browser, and the board never showed it anywhere but done.
+ */
+function consoleConfigDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'agentvm-e2e-config-'));
+  const doc = parseYaml(readFileSync(join(REPO, 'configs/testing.yaml'), 'utf8')) as {
+    agent_types: Record<string, { speed?: number }>;
+  };
+  doc.agent_types.aider!.speed = 0.05;
+  writeFileSync(join(dir, 'testing.yaml'), stringifyYaml(doc));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+let configDir: string | undefined;
+
 export class ApiProcess {
   child: ChildProcess | null = null;
   readonly url: string;
@@ -52,7 +71,14 @@ export class ApiProcess {
   async start(): Promise<void> {
     const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'api/src/server.ts')], {
       cwd: REPO,
-      env: { PATH: process.env.PATH, AGENT_ENV: 'testing', LOG_LEVEL: 'warn', ...this.env, PORT: String(this.port) },
+      env: {
+        PATH: process.env.PATH,
+        AGENT_ENV: 'testing',
+        AGENTVM_CONFIG_DIR: (configDir ??= consoleConfigDir()),
+        LOG_LEVEL: 'warn',
+        ...this.env,
+        PORT: String(this.port),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
