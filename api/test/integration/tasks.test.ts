@@ -23,7 +23,12 @@ async function waitForStatus(t: TestApp, id: string, status: string | string[], 
 describe(`tasks (${driver})`, () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildTestApp({ config: { tasks: { lease_s: 1, reaper_interval_ms: 50, backoff_base_ms: 20, backoff_max_ms: 100 } } });
+    t = await buildTestApp({
+      config: {
+        tasks: { lease_s: 1, reaper_interval_ms: 50, backoff_base_ms: 20, backoff_max_ms: 100 },
+        agent_types: { duo: { runtime: 'external', capabilities: ['code'], heartbeat_timeout_s: 5, max_concurrency: 2 } },
+      },
+    });
   });
   afterAll(async () => t?.close());
 
@@ -353,6 +358,56 @@ describe(`tasks (${driver})`, () => {
       tasks_completed: 0,
       status: 'idle',
     });
+  });
+
+  it('completing releases the agent: busy while it runs another task, idle after its last, counted once each', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-duo', agentType: 'duo', capabilities: ['code'], lastSeenAt: new Date() });
+    const runtimeKey = await createKey(t, ['runtime']);
+    const first = (await assign({ description: 'one', agent_id: agent.id })).json();
+    const second = (await assign({ description: 'two', agent_id: agent.id })).json();
+    const claim = async () =>
+      (await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id } })).json();
+    const claims = [await claim(), await claim()];
+    expect(claims.map((c) => c.task.id).sort()).toEqual([first.id, second.id].sort());
+    const complete = (c: Json, token = c.lease.token) =>
+      t.request({
+        method: 'POST',
+        url: `/runtime/tasks/${c.task.id}/complete`,
+        key: runtimeKey,
+        body: { lease_token: token, result: { n: 1 } },
+      });
+    const getAgent = async () => (await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json();
+    expect((await getAgent()).status).toBe('busy');
+
+    // Not the holder: 409, and nothing changes.
+    const wrong = await complete(claims[0], '00000000-0000-4000-8000-000000000000');
+    expect(wrong.statusCode).toBe(409);
+    expect(wrong.json().error.code).toBe('lease_lost');
+
+    const done = await complete(claims[0]);
+    expect(done.statusCode).toBe(200);
+    expect(done.json()).toMatchObject({ id: claims[0].task.id, status: 'completed', progress: 1, result: { n: 1 }, error: null });
+    expect(done.json().finished_at).toEqual(expect.any(String));
+    let now = await getAgent();
+    expect(now).toMatchObject({ status: 'busy', current_task_id: claims[1].task.id, tasks_completed: 1 });
+
+    expect((await complete(claims[0])).statusCode).toBe(409); // exactly once
+    expect((await complete(claims[1])).statusCode).toBe(200);
+    now = await getAgent();
+    expect(now).toMatchObject({ status: 'idle', activity: null, current_task_id: null, tasks_completed: 2 });
+
+    const log = (await eventsOf(t.app, { agentId: agent.id })).filter(
+      (e) => e.type === 'task.completed' || e.type === 'agent.state_changed',
+    );
+    const completedSeqs = log.filter((e) => e.type === 'task.completed').map((e) => e.seq);
+    const toIdle = log.filter((e) => e.type === 'agent.state_changed' && (e.data as Json).status === 'idle');
+    expect(completedSeqs).toHaveLength(2);
+    expect(toIdle).toHaveLength(1);
+    expect(toIdle[0]!.seq).toBeGreaterThan(Math.max(...completedSeqs));
+    expect(toIdle[0]!.data).toMatchObject({ agent_id: agent.id, status: 'idle', previous_status: 'busy', activity: null, task_id: null });
+    const completedEvent = log.find((e) => e.type === 'task.completed' && e.taskId === claims[1].task.id)!;
+    expect(completedEvent.data).toMatchObject({ task_id: claims[1].task.id, agent_id: agent.id, result: { n: 1 } });
+    expect((completedEvent.data as Json).duration_ms).toEqual(expect.any(Number));
   });
 
   it('runtime protocol: scopes, 204 when idle, heartbeat extends the lease and reports progress', async () => {

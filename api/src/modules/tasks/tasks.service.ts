@@ -13,7 +13,7 @@ import { decodeTimeKey, timeKeyCursor, toPage, type Page } from '../../lib/pagin
 import { publishVolatile, outboxFor, withEvents, type Emit, type Sequencer } from '../events/outbox.js';
 import { aggregateParentStatus, backoffMs, chooseAgent, isEligible, isFinal, type CandidateAgent, type QueuedTask } from './assignment.js';
 import { priorityToInt, toTaskDto, toTaskStatusDto } from './tasks.mapper.js';
-import { tasksRepository } from './tasks.repository.js';
+import { rawToTask, tasksRepository } from './tasks.repository.js';
 
 /** Serializes dispatch across replicas and workers: assignment is one short transaction at a time. */
 const DISPATCH_LOCK = 72_616_003;
@@ -775,6 +775,10 @@ export function tasksService(deps: TasksServiceDeps) {
   }
 
   async function complete(id: string, token: string, resultValue: unknown, actor: Actor | null): Promise<Task> {
+    if (outbox.sequencer) {
+      const staged = await completeStaged(outbox.sequencer, id, token, resultValue, actor);
+      if (staged !== 'team') return staged;
+    }
     const { result } = await withEvents(outbox, actor?.keyId ?? null, async (tx, emit) => {
       const row = await repo.lockById(tx, id);
       if (!row || row.status !== 'running' || row.leaseToken !== token) return null;
@@ -782,6 +786,29 @@ export function tasksService(deps: TasksServiceDeps) {
     });
     if (!result) throw await leaseRefusal(id, actor);
     return toTaskDto(result);
+  }
+
+  /**
+   * complete on Postgres in one round trip: the function of migration 0002 does what the
+   * transaction below does for a task outside a team (lease check, completed, agent released,
+   * events staged), in one statement instead of eight. A simulated task took 21 queries, eight
+   * of them this transaction. Subtasks ('team') take the transaction: their parent follows them.
+   */
+  async function completeStaged(
+    sequencer: Sequencer,
+    id: string,
+    token: string,
+    resultValue: unknown,
+    actor: Actor | null,
+  ): Promise<Task | 'team'> {
+    const json = resultValue === undefined || resultValue === null ? null : JSON.stringify(resultValue);
+    const [row] = await database.rows<{ outcome: 'done' | 'refused' | 'team'; task: Record<string, unknown> | null; staged: number }>(
+      sql`select outcome, task, staged from agentvm_complete_task(${id}::uuid, ${token}::uuid, ${json}::jsonb, ${actor?.keyId ?? null}::uuid)`,
+    );
+    if (!row || row.outcome === 'refused') throw await leaseRefusal(id, actor);
+    if (row.outcome === 'team') return 'team';
+    await sequencer.sequence();
+    return toTaskDto(rawToTask(row.task!));
   }
 
   /** A failed attempt: back to the queue with backoff while attempts remain and it is retryable. */
