@@ -78,6 +78,9 @@ async function rows(db: DbOrTx, query: SQL): Promise<Record<string, unknown>[]> 
   return result.rows;
 }
 
+/** A task that just started, with what its runtime needs to know about the agent running it. */
+export type StartedTask = TaskRow & { runner: { name: string; personality: string; agentType: string } };
+
 export interface AgentLoadRow {
   id: string;
   agentType: string;
@@ -207,22 +210,68 @@ export function tasksRepository(database: Database) {
      * (external runtime's claim); a fresh lease token each. SKIP LOCKED: two workers never
      * start the same task.
      */
-    async startAssigned(tx: Tx, by: { agentTypes: string[] } | { agentId: string }, limit: number, leaseS: number): Promise<TaskRow[]> {
+    async startAssigned(tx: Tx, by: { agentTypes: string[] } | { agentId: string }, limit: number, leaseS: number): Promise<StartedTask[]> {
       const filter = 'agentId' in by ? sql`t2.agent_id = ${by.agentId}` : sql`a.agent_type = any(${pgArray(by.agentTypes)}::text[])`;
       const result = await rows(
         tx,
         sql`update tasks t set status = 'running', attempts = t.attempts + 1, started_at = now(), updated_at = now(),
                    progress = 0, message = null, lease_token = gen_random_uuid(),
                    lease_expires_at = now() + make_interval(secs => ${leaseS})
-            from (select t2.id from tasks t2 join agents a on a.id = t2.agent_id
+            from (select t2.id, a.name as runner_name, a.personality as runner_personality, a.agent_type as runner_type
+                  from tasks t2 join agents a on a.id = t2.agent_id
                   where t2.status = 'assigned' and ${filter}
                   order by t2.priority desc, t2.assigned_at, t2.id
                   limit ${limit}
                   for update of t2 skip locked) s
             where t.id = s.id
-            returning t.*`,
+            returning t.*, s.runner_name, s.runner_personality, s.runner_type`,
       );
-      return result.map(rawToTask);
+      return result.map((r) => ({
+        ...rawToTask(r),
+        runner: { name: r.runner_name as string, personality: r.runner_personality as string, agentType: r.runner_type as string },
+      }));
+    },
+
+    /**
+     * The agent of a task that just started becomes busy with it, in one statement: its row is
+     * locked, and updated unless it is offline/error or already in exactly this state. Returns
+     * the state before (null when the agent is gone) and whether the row was updated.
+     */
+    async markBusy(
+      tx: Tx,
+      agentId: string,
+      next: { activity: string; activityDetail: string; taskId: string },
+    ): Promise<{
+      before: Pick<AgentRow, 'id' | 'gameId' | 'status' | 'activity' | 'activityDetail' | 'currentTaskId'>;
+      updated: boolean;
+    } | null> {
+      const [r] = await rows(
+        tx,
+        sql`with prev as (
+              select id, game_id, status, activity, activity_detail, current_task_id from agents where id = ${agentId}::uuid for update
+            ), upd as (
+              update agents a set status = 'busy', activity = ${next.activity}, activity_detail = ${next.activityDetail},
+                     current_task_id = ${next.taskId}::uuid, updated_at = now(), version = a.version + 1
+              from prev
+              where a.id = prev.id and prev.status not in ('offline', 'error')
+                and (prev.status, prev.activity, prev.activity_detail, prev.current_task_id)
+                    is distinct from ('busy'::text, ${next.activity}::text, ${next.activityDetail}::text, ${next.taskId}::uuid)
+              returning a.id
+            )
+            select prev.*, exists(select 1 from upd) as updated from prev`,
+      );
+      if (!r) return null;
+      return {
+        before: {
+          id: r.id as string,
+          gameId: (r.game_id as string | null) ?? null,
+          status: r.status as string,
+          activity: (r.activity as string | null) ?? null,
+          activityDetail: (r.activity_detail as string | null) ?? null,
+          currentTaskId: (r.current_task_id as string | null) ?? null,
+        },
+        updated: r.updated === true,
+      };
     },
 
     async heartbeat(

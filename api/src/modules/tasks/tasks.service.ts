@@ -13,7 +13,7 @@ import { decodeTimeKey, timeKeyCursor, toPage, type Page } from '../../lib/pagin
 import { publishVolatile, outboxFor, withEvents, type Emit, type Sequencer } from '../events/outbox.js';
 import { aggregateParentStatus, backoffMs, chooseAgent, isEligible, isFinal, type CandidateAgent, type QueuedTask } from './assignment.js';
 import { priorityToInt, toTaskDto, toTaskStatusDto } from './tasks.mapper.js';
-import { rawToTask, tasksRepository } from './tasks.repository.js';
+import { rawToTask, tasksRepository, type StartedTask } from './tasks.repository.js';
 
 /** Serializes dispatch across replicas and workers: assignment is one short transaction at a time. */
 const DISPATCH_LOCK = 72_616_003;
@@ -531,8 +531,10 @@ export function tasksService(deps: TasksServiceDeps) {
   /** Emits task.started and makes the agent busy for tasks that just went assigned → running. */
   async function afterStart(tx: Tx, emit: Emit, started: TaskRow[]): Promise<void> {
     for (const row of started) {
-      const agent = await repo.lockAgent(tx, row.agentId!);
       const activity: Activity = row.parentId ? 'collaborating' : 'thinking';
+      const activityDetail = row.description.slice(0, 200);
+      // Lock, compare and update in one statement (it was a SELECT … FOR UPDATE and an UPDATE).
+      const busy = await repo.markBusy(tx, row.agentId!, { activity, activityDetail, taskId: row.id });
       emit({
         type: 'task.started',
         gameId: row.gameId,
@@ -540,12 +542,25 @@ export function tasksService(deps: TasksServiceDeps) {
         taskId: row.id,
         data: { task_id: row.id, agent_id: row.agentId!, attempt: row.attempts, activity },
       });
-      if (agent && agent.status !== 'offline' && agent.status !== 'error') {
-        await setAgentState(tx, emit, agent, {
-          status: 'busy',
-          activity,
-          activityDetail: row.description.slice(0, 200),
-          currentTaskId: row.id,
+      const before = busy?.before;
+      if (
+        busy?.updated &&
+        before &&
+        (before.status !== 'busy' || before.activity !== activity || before.activityDetail !== activityDetail)
+      ) {
+        emit({
+          type: 'agent.state_changed',
+          gameId: before.gameId,
+          agentId: before.id,
+          taskId: row.id,
+          data: {
+            agent_id: before.id,
+            status: 'busy',
+            previous_status: before.status as AgentStatus,
+            activity,
+            activity_detail: activityDetail,
+            task_id: row.id,
+          },
         });
       }
       if (row.parentId) await updateParent(tx, emit, row.parentId, row.id);
@@ -553,7 +568,7 @@ export function tasksService(deps: TasksServiceDeps) {
   }
 
   /** Built-in worker: start assigned tasks of these agent types (a lease each). */
-  async function startForTypes(agentTypes: string[], limit: number): Promise<TaskRow[]> {
+  async function startForTypes(agentTypes: string[], limit: number): Promise<StartedTask[]> {
     if (agentTypes.length === 0 || limit <= 0) return [];
     const { result } = await withEvents(outbox, null, async (tx, emit) => {
       const started = await repo.startAssigned(tx, { agentTypes }, limit, leaseS);

@@ -4,6 +4,7 @@ import type { TaskError } from '../../contract/tasks.js';
 import type { TaskRow } from '../../db/schema.js';
 import type { EventBus } from '../../infra/bus.js';
 import type { ProgressReport, Runtime, RuntimeTask } from '../runtimes/runtime.js';
+import type { StartedTask } from './tasks.repository.js';
 import type { TasksService } from './tasks.service.js';
 
 /**
@@ -152,7 +153,8 @@ export function createWorker(deps: WorkerDeps) {
     };
     try {
       // The agent's type decides the runtime (an untargeted task names no type of its own).
-      const agent = await deps.describeAgent(row.agentId!);
+      // Read with the start (one query fewer per task); a lookup when started elsewhere.
+      const agent = 'runner' in row ? (row as StartedTask).runner : await deps.describeAgent(row.agentId!);
       const runtime = agent ? runtimes.get(agent.agentType) : undefined;
       if (!agent || !runtime) {
         const message = `no built-in runtime here for agent type ${agent?.agentType ?? '(agent deleted)'}`;
