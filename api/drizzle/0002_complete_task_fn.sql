@@ -7,7 +7,7 @@
 -- outcome: 'done' (task = the updated row), 'refused' (no such task, not running, or not this
 -- lease), 'team' (a subtask: the caller runs the transaction, which also updates the parent).
 CREATE OR REPLACE FUNCTION agentvm_complete_task(p_id uuid, p_token uuid, p_result jsonb, p_actor uuid)
-RETURNS TABLE (outcome text, task jsonb, staged integer)
+RETURNS TABLE (outcome text, task jsonb)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -18,15 +18,14 @@ DECLARE
   next_activity text;
   next_detail text;
   next_current uuid;
-  n integer := 1;
 BEGIN
   SELECT * INTO t FROM tasks WHERE id = p_id FOR UPDATE;
   IF NOT FOUND OR t.status <> 'running' OR t.lease_token IS DISTINCT FROM p_token THEN
-    RETURN QUERY SELECT 'refused'::text, NULL::jsonb, 0;
+    RETURN QUERY SELECT 'refused'::text, NULL::jsonb;
     RETURN;
   END IF;
   IF t.parent_id IS NOT NULL OR t.team_size IS NOT NULL THEN
-    RETURN QUERY SELECT 'team'::text, NULL::jsonb, 0;
+    RETURN QUERY SELECT 'team'::text, NULL::jsonb;
     RETURN;
   END IF;
 
@@ -76,11 +75,10 @@ BEGIN
             'activity', next_activity,
             'activity_detail', next_detail,
             'task_id', next_current));
-          n := n + 1;
         END IF;
       END IF;
     END IF;
   END IF;
-  RETURN QUERY SELECT 'done'::text, to_jsonb(t), n;
+  RETURN QUERY SELECT 'done'::text, to_jsonb(t);
 END;
 $$;

@@ -1,6 +1,4 @@
-import { eq } from 'drizzle-orm';
 import fp from 'fastify-plugin';
-import { agents } from '../../db/schema.js';
 import { createRuntime } from '../runtimes/registry.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import { tasksService, type TasksService } from './tasks.service.js';
@@ -132,14 +130,6 @@ export default fp(
         log: app.log,
         runtimes,
         stats: app.runtimeStats.worker,
-        describeAgent: async (agentId) => {
-          const [row] = await app.database.db
-            .select({ name: agents.name, personality: agents.personality, agentType: agents.agentType })
-            .from(agents)
-            .where(eq(agents.id, agentId))
-            .limit(1);
-          return row ?? null;
-        },
       });
     }
     app.decorate('worker', worker);

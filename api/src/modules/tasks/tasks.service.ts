@@ -95,23 +95,31 @@ export function tasksService(deps: TasksServiceDeps) {
       })
       .where(eq(agents.id, agent.id))
       .returning();
-    if (status !== agent.status || activity !== agent.activity || activityDetail !== agent.activityDetail) {
-      emit({
-        type: 'agent.state_changed',
-        gameId: agent.gameId,
-        agentId: agent.id,
-        taskId: currentTaskId,
-        data: {
-          agent_id: agent.id,
-          status,
-          previous_status: agent.status as AgentStatus,
-          activity,
-          activity_detail: activityDetail,
-          task_id: currentTaskId,
-        },
-      });
-    }
+    emitStateChanged(emit, agent, { status, activity, activityDetail, currentTaskId });
     return updated!;
+  }
+
+  /** agent.state_changed when status, activity or its detail differ from `before`. */
+  function emitStateChanged(
+    emit: Emit,
+    before: Pick<AgentRow, 'id' | 'gameId' | 'status' | 'activity' | 'activityDetail'>,
+    next: { status: AgentStatus; activity: Activity | null; activityDetail: string | null; currentTaskId: string | null },
+  ): void {
+    if (next.status === before.status && next.activity === before.activity && next.activityDetail === before.activityDetail) return;
+    emit({
+      type: 'agent.state_changed',
+      gameId: before.gameId,
+      agentId: before.id,
+      taskId: next.currentTaskId,
+      data: {
+        agent_id: before.id,
+        status: next.status,
+        previous_status: before.status as AgentStatus,
+        activity: next.activity,
+        activity_detail: next.activityDetail,
+        task_id: next.currentTaskId,
+      },
+    });
   }
 
   /**
@@ -542,27 +550,7 @@ export function tasksService(deps: TasksServiceDeps) {
         taskId: row.id,
         data: { task_id: row.id, agent_id: row.agentId!, attempt: row.attempts, activity },
       });
-      const before = busy?.before;
-      if (
-        busy?.updated &&
-        before &&
-        (before.status !== 'busy' || before.activity !== activity || before.activityDetail !== activityDetail)
-      ) {
-        emit({
-          type: 'agent.state_changed',
-          gameId: before.gameId,
-          agentId: before.id,
-          taskId: row.id,
-          data: {
-            agent_id: before.id,
-            status: 'busy',
-            previous_status: before.status as AgentStatus,
-            activity,
-            activity_detail: activityDetail,
-            task_id: row.id,
-          },
-        });
-      }
+      if (busy?.updated) emitStateChanged(emit, busy.before, { status: 'busy', activity, activityDetail, currentTaskId: row.id });
       if (row.parentId) await updateParent(tx, emit, row.parentId, row.id);
     }
   }
@@ -817,8 +805,8 @@ export function tasksService(deps: TasksServiceDeps) {
     actor: Actor | null,
   ): Promise<Task | 'team'> {
     const json = resultValue === undefined || resultValue === null ? null : JSON.stringify(resultValue);
-    const [row] = await database.rows<{ outcome: 'done' | 'refused' | 'team'; task: Record<string, unknown> | null; staged: number }>(
-      sql`select outcome, task, staged from agentvm_complete_task(${id}::uuid, ${token}::uuid, ${json}::jsonb, ${actor?.keyId ?? null}::uuid)`,
+    const [row] = await database.rows<{ outcome: 'done' | 'refused' | 'team'; task: Record<string, unknown> | null }>(
+      sql`select outcome, task from agentvm_complete_task(${id}::uuid, ${token}::uuid, ${json}::jsonb, ${actor?.keyId ?? null}::uuid)`,
     );
     if (!row || row.outcome === 'refused') throw await leaseRefusal(id, actor);
     if (row.outcome === 'team') return 'team';

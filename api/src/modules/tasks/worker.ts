@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../../config/schema.js';
 import type { TaskError } from '../../contract/tasks.js';
-import type { TaskRow } from '../../db/schema.js';
 import type { EventBus } from '../../infra/bus.js';
 import type { ProgressReport, Runtime, RuntimeTask } from '../runtimes/runtime.js';
 import type { StartedTask } from './tasks.repository.js';
@@ -19,7 +18,7 @@ import type { TasksService } from './tasks.service.js';
 const PROGRESS_EVERY_MS = 200;
 
 interface Running {
-  row: TaskRow;
+  row: StartedTask;
   token: string;
   controller: AbortController;
   abortReason: 'cancelled' | 'lease_lost' | 'shutdown' | null;
@@ -35,8 +34,6 @@ export interface WorkerDeps {
   /** Runtime per agent type name (only the types this worker runs). */
   runtimes: Map<string, Runtime>;
   stats: { running: boolean; activeTasks: number };
-  /** Agent name and personality for a task's runtime view. */
-  describeAgent: (agentId: string) => Promise<{ name: string; personality: string; agentType: string } | null>;
 }
 
 export function createWorker(deps: WorkerDeps) {
@@ -102,7 +99,7 @@ export function createWorker(deps: WorkerDeps) {
     if (started.length === free) poke(); // there may be more
   }
 
-  function run(row: TaskRow): void {
+  function run(row: StartedTask): void {
     const controller = new AbortController();
     const entry: Running = { row, token: row.leaseToken!, controller, abortReason: null, progress: {}, done: Promise.resolve() };
     running.set(row.id, entry);
@@ -152,12 +149,12 @@ export function createWorker(deps: WorkerDeps) {
       }
     };
     try {
-      // The agent's type decides the runtime (an untargeted task names no type of its own).
-      // Read with the start (one query fewer per task); a lookup when started elsewhere.
-      const agent = 'runner' in row ? (row as StartedTask).runner : await deps.describeAgent(row.agentId!);
-      const runtime = agent ? runtimes.get(agent.agentType) : undefined;
-      if (!agent || !runtime) {
-        const message = `no built-in runtime here for agent type ${agent?.agentType ?? '(agent deleted)'}`;
+      // The agent's type decides the runtime (an untargeted task names no type of its own); the
+      // start statement read it with the task.
+      const agent = row.runner;
+      const runtime = runtimes.get(agent.agentType);
+      if (!runtime) {
+        const message = `no built-in runtime here for agent type ${agent.agentType}`;
         await service.fail(row.id, token, { code: 'no_runtime', message }, false, null);
         return;
       }
