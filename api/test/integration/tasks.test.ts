@@ -24,9 +24,13 @@ describe(`tasks (${driver})`, () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await buildTestApp({
+      listen: true,
       config: {
         tasks: { lease_s: 1, reaper_interval_ms: 50, backoff_base_ms: 20, backoff_max_ms: 100 },
-        agent_types: { duo: { runtime: 'external', capabilities: ['code'], heartbeat_timeout_s: 5, max_concurrency: 2 } },
+        agent_types: {
+          duo: { runtime: 'external', capabilities: ['code'], heartbeat_timeout_s: 5, max_concurrency: 2 },
+          pair: { runtime: 'simulated', capabilities: ['code'], max_concurrency: 2, speed: 0.005, seed: 7, personality_failures: false },
+        },
       },
     });
   });
@@ -294,6 +298,23 @@ describe(`tasks (${driver})`, () => {
     expect(again.json().error.message).toMatch(/already cancelled/);
   });
 
+  it('a claim over HTTP long-polls: it waits for a task assigned meanwhile instead of answering 204 at once', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-poll', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+    const runtimeKey = await createKey(t, ['runtime']);
+    // A real socket: the route must tell a closed connection from a request whose body was read.
+    const claim = fetch(`${t.url}/runtime/claim`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': runtimeKey },
+      body: JSON.stringify({ agent_id: agent.id, wait_s: 10 }),
+    });
+    const early = await Promise.race([claim.then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 300))]);
+    expect(early).toBe('waiting');
+    const task = (await assign({ description: 'arrives while the runtime waits', agent_id: agent.id })).json();
+    const res = await claim;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Json).task).toMatchObject({ id: task.id, status: 'running', attempts: 1 });
+  });
+
   it('a runtime that dies mid-task loses its lease: the task is retried and completes exactly once', async () => {
     const agent = await insertAgent(t.app, { gameId: 'g-lease', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
     const runtimeKey = await createKey(t, ['runtime']);
@@ -358,6 +379,31 @@ describe(`tasks (${driver})`, () => {
       tasks_completed: 0,
       status: 'idle',
     });
+  });
+
+  it('the worker starts two tasks of one agent in one round: busy with each in turn, both completed', async () => {
+    // Queued before the agent exists, so the first round that sees it assigns and starts both
+    // (max_concurrency 2) in one transaction: the agent appears twice in that round's start.
+    const first = (await assign({ description: 'pair one', game_id: 'g-pair', required_capabilities: ['code'] })).json();
+    const second = (await assign({ description: 'pair two', game_id: 'g-pair', required_capabilities: ['code'] })).json();
+    const agent = await insertAgent(t.app, { gameId: 'g-pair', agentType: 'pair' });
+    const done = [await waitForStatus(t, first.id, 'completed'), await waitForStatus(t, second.id, 'completed')];
+    expect(done.map((d) => [d.agent_id, d.attempts])).toEqual([
+      [agent.id, 1],
+      [agent.id, 1],
+    ]);
+    expect(done[0]!.started_at).toBe(done[1]!.started_at); // one transaction
+    const log = await eventsOf(t.app, { agentId: agent.id });
+    const started = log.filter((e) => e.type === 'task.started').map((e) => (e.data as Json).task_id);
+    expect(started.sort()).toEqual([first.id, second.id].sort());
+    const busyWith = log
+      .filter((e) => e.type === 'agent.state_changed' && (e.data as Json).status === 'busy')
+      .map((e) => (e.data as Json).task_id as string);
+    expect(new Set(busyWith)).toEqual(new Set([first.id, second.id]));
+    const last = log.filter((e) => e.type === 'agent.state_changed').at(-1)!;
+    expect(last.data).toMatchObject({ status: 'idle', task_id: null });
+    const now = (await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json();
+    expect(now).toMatchObject({ status: 'idle', current_task_id: null, tasks_completed: 2 });
   });
 
   it('completing releases the agent: busy while it runs another task, idle after its last, counted once each', async () => {

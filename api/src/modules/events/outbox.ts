@@ -107,17 +107,29 @@ export async function stageEvents(tx: Tx, pending: PendingEvent[], actor: string
   return pending.length;
 }
 
+export interface WithEventsOptions<T> {
+  /** Runs once the change is committed, before its events are sequenced and published. */
+  afterCommit?: (result: T) => void;
+  /**
+   * Return at commit and let the sequencing round run in the background. For the engine's own
+   * rounds (dispatch, start, reaper), whose callers answer nobody: the events still reach the
+   * log and the bus in commit order, just without this caller waiting for them. A request that
+   * answers a client waits (the default), so the client can read its own events right after.
+   */
+  background?: boolean;
+}
+
 /**
  * Runs `fn` in a transaction with an `emit` for durable events. With a sequencer the events are
- * staged in the outbox and the call returns once they are sequenced and published; without one
- * they are appended under the outbox lock before commit and published after. Returns fn's result.
+ * staged in the outbox and the call returns once they are sequenced and published (or at commit,
+ * with `background`); without one they are appended under the outbox lock before commit and
+ * published after. Returns fn's result.
  */
 export async function withEvents<T>(
   deps: OutboxDeps,
   actor: string | null,
   fn: (tx: Tx, emit: Emit) => Promise<T>,
-  /** Runs once the change is committed, before its events are sequenced and published. */
-  afterCommit?: (result: T) => void,
+  options: WithEventsOptions<T> = {},
 ): Promise<{ result: T }> {
   const pending: PendingEvent[] = [];
   const emit: Emit = (event) => {
@@ -132,9 +144,12 @@ export async function withEvents<T>(
     else stored = await appendEvents(tx, pending, actor);
     return value;
   });
-  afterCommit?.(result);
-  if (staged > 0) await sequencer!.sequence();
-  else await publishStored(deps.bus, stored);
+  options.afterCommit?.(result);
+  if (staged > 0) {
+    // sequence() never rejects: a failed round is retried by the sweep.
+    if (options.background) void sequencer!.sequence();
+    else await sequencer!.sequence();
+  } else await publishStored(deps.bus, stored);
   return { result };
 }
 

@@ -29,12 +29,22 @@ export const runtimeRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const { agent_id: agentId, wait_s: waitS = 0 } = request.body;
       const deadline = Date.now() + waitS * 1000;
-      for (;;) {
-        const claimed = await service.claim(agentId, request.actor);
+      // A claim runs a dispatch round itself only when it cannot wait (wait_s 0) or no worker
+      // runs in this replica. The embedded worker dispatches on every event that can free work
+      // (and polls for backoff expiries), and the task.assigned it emits wakes the claim of the
+      // agent it chose; a waiting claim pokes it instead. Claims that each ran a round kept the
+      // dispatch lock busy, and new tasks queued behind them.
+      const dispatch = waitS === 0 || app.worker === null;
+      for (let first = true; ; first = false) {
+        const claimed = await service.claim(agentId, request.actor, { dispatch });
         if (claimed) return reply.code(200).send(claimed);
+        if (!dispatch && first) app.worker?.poke();
         const remaining = deadline - Date.now();
-        if (remaining <= 0 || request.raw.destroyed) return reply.code(204).send(null);
-        // Wake on any task event for this agent's game (or a short poll for backoff expiries).
+        // The socket, not request.raw: Node destroys a request stream once its body is read,
+        // so raw.destroyed was always true here and every long-poll answered 204 at once
+        // (runtimes then polled in a tight loop, each claim running a dispatch round).
+        if (remaining <= 0 || request.socket.destroyed) return reply.code(204).send(null);
+        // Woken by a task.assigned naming this agent (or a short poll).
         await waiters.wait(agentId, Math.min(remaining, 1000));
       }
     },

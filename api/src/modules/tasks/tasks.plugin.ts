@@ -19,7 +19,8 @@ declare module 'fastify' {
  * - `task.assigned` wakes the claims of the agent it names (their task is ready to start);
  * - an event after which something new may be assignable (MAY_FREE_WORK) wakes one claim,
  *   which dispatches for everyone (its dispatch emits `task.assigned`, which then wakes the
- *   right agents);
+ *   right agents) — unless this replica runs the embedded worker, which dispatches on those
+ *   events itself;
  * - other events (`task.started`, `agent.updated`, positions, progress) wake nobody.
  * Every claim also re-checks at least once a second, so a missed wake only delays.
  */
@@ -44,7 +45,7 @@ const MAY_FREE_WORK = new Set([
 ]);
 const AGENT_RE = /"agent_id":"([0-9a-fA-F-]{36})"/;
 
-function taskWaiters(subscribe: (handler: (message: string) => void) => () => void) {
+function taskWaiters(subscribe: (handler: (message: string) => void) => () => void, workerDispatches: () => boolean) {
   const waiting = new Map<string, Set<() => void>>();
   const wakeAgent = (agentId: string) => {
     const set = waiting.get(agentId);
@@ -72,7 +73,7 @@ function taskWaiters(subscribe: (handler: (message: string) => void) => () => vo
         other = true;
       }
     }
-    if (other) wakeOne();
+    if (other && !workerDispatches()) wakeOne();
   });
   return {
     wait(agentId: string, ms: number): Promise<void> {
@@ -106,10 +107,13 @@ export default fp(
   async (app) => {
     const service = tasksService({ database: app.database, bus: app.bus, config: app.config });
     app.decorate('tasks', service);
-    const waiters = taskWaiters((handler) => app.bus.subscribe('events', handler));
+    let worker: Worker | null = null;
+    const waiters = taskWaiters(
+      (handler) => app.bus.subscribe('events', handler),
+      () => worker !== null,
+    );
     app.decorate('taskWaiters', waiters);
 
-    let worker: Worker | null = null;
     const runtimes = new Map<string, Runtime>();
     if (app.config.worker.embedded) {
       for (const [name, type] of Object.entries(app.config.agent_types)) {

@@ -81,6 +81,11 @@ async function rows(db: DbOrTx, query: SQL): Promise<Record<string, unknown>[]> 
 /** A task that just started, with what its runtime needs to know about the agent running it. */
 export type StartedTask = TaskRow & { runner: { name: string; personality: string; agentType: string } };
 
+export interface BusyChange {
+  before: Pick<AgentRow, 'id' | 'gameId' | 'status' | 'activity' | 'activityDetail' | 'currentTaskId'>;
+  updated: boolean;
+}
+
 export interface AgentLoadRow {
   id: string;
   agentType: string;
@@ -154,16 +159,21 @@ export function tasksRepository(database: Database) {
       return row?.ok === true;
     },
 
-    /** Queued, runnable tasks in queue order, locked for this dispatcher (others skip them). */
-    async lockRunnable(tx: Tx, limit: number): Promise<TaskRow[]> {
+    /**
+     * Queued, runnable tasks in queue order, for the dispatcher. Not locked: the dispatch lock
+     * makes the round the only dispatcher, and markAssigned re-checks `status = 'queued'` row by
+     * row, so a task cancelled or failed meanwhile is left out. Locking them (FOR UPDATE SKIP
+     * LOCKED) wrote a lock into up to DISPATCH_BATCH rows per round, most of them for nobody:
+     * with a backlog of 1,000 and 64 agents, a round locked 500 tasks to assign a handful.
+     */
+    async runnable(tx: Tx, limit: number): Promise<TaskRow[]> {
       const result = await rows(
         tx,
         sql`select t.* from tasks t
             where t.status = 'queued' and t.team_size is null and t.run_after <= now()
               and not exists (select 1 from tasks d where d.id = any(t.depends_on) and d.status <> 'completed')
             order by t.priority desc, t.created_at, t.id
-            limit ${limit}
-            for update of t skip locked`,
+            limit ${limit}`,
       );
       return result.map(rawToTask);
     },
@@ -205,6 +215,12 @@ export function tasksRepository(database: Database) {
       return result.map(rawToTask);
     },
 
+    /** Whether a task waits, assigned, for this agent's runtime to claim it. */
+    async hasAssigned(agentId: string): Promise<boolean> {
+      const [r] = await rows(db, sql`select exists(select 1 from tasks where agent_id = ${agentId}::uuid and status = 'assigned') as ok`);
+      return r?.ok === true;
+    },
+
     /**
      * assigned → running for tasks of these agent types (built-in worker) or of one agent
      * (external runtime's claim); a fresh lease token each. SKIP LOCKED: two workers never
@@ -233,45 +249,57 @@ export function tasksRepository(database: Database) {
     },
 
     /**
-     * The agent of a task that just started becomes busy with it, in one statement: its row is
-     * locked, and updated unless it is offline/error or already in exactly this state. Returns
-     * the state before (null when the agent is gone) and whether the row was updated.
+     * The agents of tasks that just started become busy with them, in one statement for the
+     * batch: each agent's row is locked (in id order, like every multi-row lock here) and updated
+     * unless it is offline/error or already in exactly this state. Returns, per agent, the state
+     * before and whether the row was updated; an agent that is gone has no entry. One entry per
+     * agent: the caller passes each agent once.
      */
     async markBusy(
       tx: Tx,
-      agentId: string,
-      next: { activity: string; activityDetail: string; taskId: string },
-    ): Promise<{
-      before: Pick<AgentRow, 'id' | 'gameId' | 'status' | 'activity' | 'activityDetail' | 'currentTaskId'>;
-      updated: boolean;
-    } | null> {
-      const [r] = await rows(
+      items: ReadonlyArray<{ agentId: string; activity: string; activityDetail: string; taskId: string }>,
+    ): Promise<Map<string, BusyChange>> {
+      const out = new Map<string, BusyChange>();
+      if (items.length === 0) return out;
+      const result = await rows(
         tx,
-        sql`with prev as (
-              select id, game_id, status, activity, activity_detail, current_task_id from agents where id = ${agentId}::uuid for update
+        sql`with input as (
+              select * from unnest(${pgArray(items.map((i) => i.agentId))}::uuid[], ${pgArray(items.map((i) => i.taskId))}::uuid[],
+                                   ${pgTextArray(items.map((i) => i.activity))}::text[], ${pgTextArray(items.map((i) => i.activityDetail))}::text[])
+                       as i(agent_id, task_id, activity, detail)
+            ), prev as (
+              select a.id, a.game_id, a.status, a.activity, a.activity_detail, a.current_task_id,
+                     i.task_id as next_task, i.activity as next_activity, i.detail as next_detail
+              from agents a join input i on i.agent_id = a.id
+              order by a.id
+              for update of a
             ), upd as (
-              update agents a set status = 'busy', activity = ${next.activity}, activity_detail = ${next.activityDetail},
-                     current_task_id = ${next.taskId}::uuid, updated_at = now(), version = a.version + 1
+              update agents a set status = 'busy', activity = prev.next_activity, activity_detail = prev.next_detail,
+                     current_task_id = prev.next_task, updated_at = now(), version = a.version + 1
               from prev
               where a.id = prev.id and prev.status not in ('offline', 'error')
                 and (prev.status, prev.activity, prev.activity_detail, prev.current_task_id)
-                    is distinct from ('busy'::text, ${next.activity}::text, ${next.activityDetail}::text, ${next.taskId}::uuid)
+                    is distinct from ('busy'::text, prev.next_activity, prev.next_detail, prev.next_task)
               returning a.id
             )
-            select prev.*, exists(select 1 from upd) as updated from prev`,
+            select prev.id, prev.game_id, prev.status, prev.activity, prev.activity_detail, prev.current_task_id,
+                   exists(select 1 from upd where upd.id = prev.id) as updated
+            from prev`,
       );
-      if (!r) return null;
-      return {
-        before: {
-          id: r.id as string,
-          gameId: (r.game_id as string | null) ?? null,
-          status: r.status as string,
-          activity: (r.activity as string | null) ?? null,
-          activityDetail: (r.activity_detail as string | null) ?? null,
-          currentTaskId: (r.current_task_id as string | null) ?? null,
-        },
-        updated: r.updated === true,
-      };
+      for (const r of result) {
+        out.set(r.id as string, {
+          before: {
+            id: r.id as string,
+            gameId: (r.game_id as string | null) ?? null,
+            status: r.status as string,
+            activity: (r.activity as string | null) ?? null,
+            activityDetail: (r.activity_detail as string | null) ?? null,
+            currentTaskId: (r.current_task_id as string | null) ?? null,
+          },
+          updated: r.updated === true,
+        });
+      }
+      return out;
     },
 
     async heartbeat(

@@ -1,8 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../../config/schema.js';
+import type { Activity } from '../../contract/agents.js';
 import type { TaskError } from '../../contract/tasks.js';
 import type { EventBus } from '../../infra/bus.js';
 import type { ProgressReport, Runtime, RuntimeTask } from '../runtimes/runtime.js';
+import { latestWins } from '../../lib/latest-wins.js';
 import type { StartedTask } from './tasks.repository.js';
 import type { TasksService } from './tasks.service.js';
 
@@ -16,6 +18,20 @@ import type { TasksService } from './tasks.service.js';
 
 /** Progress is published at most this often per task (a game renders it; more is noise). */
 const PROGRESS_EVERY_MS = 200;
+
+/**
+ * A task's activity changes are written at most this often (the latest waiting one wins): a
+ * game cannot show a bubble for less, and a fast runtime wrote a transaction per phase.
+ */
+const ACTIVITY_EVERY_MS = 200;
+
+/** The worker answers no client: its outcomes return at commit and are sequenced meanwhile. */
+const BACKGROUND = { background: true } as const;
+
+interface ActivityWrite {
+  activity: Activity | null;
+  detail: string | null | undefined;
+}
 
 interface Running {
   row: StartedTask;
@@ -91,12 +107,11 @@ export function createWorker(deps: WorkerDeps) {
       const reaped = await service.reap();
       if (reaped.expired || reaped.timedOut || reaped.offline) log.info(reaped, 'reaper: leases expired, tasks timed out, agents offline');
     }
-    await service.dispatch();
-    const free = config.worker.concurrency - running.size;
-    if (free <= 0 || types.length === 0) return;
-    const started = await service.startForTypes(types, free);
+    // Dispatches for every runtime (external agents' tasks too) and starts what this worker runs.
+    const free = Math.max(0, config.worker.concurrency - running.size);
+    const started = await service.dispatchAndStart(types, free);
     for (const row of started) run(row);
-    if (started.length === free) poke(); // there may be more
+    if (free > 0 && started.length === free) poke(); // there may be more
   }
 
   function run(row: StartedTask): void {
@@ -134,13 +149,20 @@ export function createWorker(deps: WorkerDeps) {
     );
     let lastPublished = 0;
     let lastActivity: string | null | undefined;
+    // Activity changes are durable writes: one at a time per task, in order, at most one per
+    // ACTIVITY_EVERY_MS, the latest waiting one winning.
+    const activity = latestWins<ActivityWrite>(
+      (next) =>
+        service
+          .setActivity(row.id, token, next.activity, next.detail)
+          .catch((err: Error) => log.debug({ err: err.message }, 'activity update skipped')),
+      ACTIVITY_EVERY_MS,
+    );
     const report = (p: ProgressReport) => {
       entry.progress = { ...entry.progress, ...p };
       if (p.activity !== undefined && p.activity !== lastActivity) {
         lastActivity = p.activity;
-        service
-          .setActivity(row.id, token, p.activity, p.activityDetail)
-          .catch((err: Error) => log.debug({ err: err.message }, 'activity update skipped'));
+        activity.push({ activity: p.activity, detail: p.activityDetail });
       }
       const now = Date.now();
       if (now - lastPublished >= PROGRESS_EVERY_MS || p.progress === 1) {
@@ -155,7 +177,7 @@ export function createWorker(deps: WorkerDeps) {
       const runtime = runtimes.get(agent.agentType);
       if (!runtime) {
         const message = `no built-in runtime here for agent type ${agent.agentType}`;
-        await service.fail(row.id, token, { code: 'no_runtime', message }, false, null);
+        await service.fail(row.id, token, { code: 'no_runtime', message }, false, null, BACKGROUND);
         return;
       }
       const task: RuntimeTask = {
@@ -175,19 +197,28 @@ export function createWorker(deps: WorkerDeps) {
       const outcome = await runtime.run(task, { signal: controller.signal, report });
       if (entry.abortReason === 'cancelled' || entry.abortReason === 'lease_lost') return; // someone else decided
       if (entry.abortReason === 'shutdown') {
-        await service.fail(row.id, token, { code: 'worker_shutdown', message: 'the worker stopped while running the task' }, true, null);
+        await service.fail(
+          row.id,
+          token,
+          { code: 'worker_shutdown', message: 'the worker stopped while running the task' },
+          true,
+          null,
+          BACKGROUND,
+        );
         return;
       }
-      if (outcome.ok) await service.complete(row.id, token, outcome.result, null);
-      else await service.fail(row.id, token, outcome.error, outcome.retryable, null);
+      if (outcome.ok) await service.complete(row.id, token, outcome.result, null, BACKGROUND);
+      else await service.fail(row.id, token, outcome.error, outcome.retryable, null, BACKGROUND);
     } catch (err) {
       const e = err as Error & { code?: string };
       if (e.code === 'lease_lost' || e.code === 'not_found') return;
       log.error({ task_id: row.id, err: e.message }, 'task run failed');
       const error: TaskError = { code: 'runtime_error', message: e.message };
-      await service.fail(row.id, token, error, true, null).catch(() => undefined);
+      await service.fail(row.id, token, error, true, null, BACKGROUND).catch(() => undefined);
     } finally {
       clearInterval(heartbeat);
+      // The task's outcome set the agent's state; a change still waiting would be stale.
+      activity.close();
     }
   }
 
