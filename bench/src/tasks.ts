@@ -152,6 +152,22 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
       throw new Error(`api (${runtime}): ${tap.missing(backlog, 'task.completed').length} of ${N} queued tasks not completed`);
     }
     const drainPerS = N / ((Math.max(...backlog.map((id) => tap!.tasks.get(id)!.at.get('task.completed')!)) - drainStart) / 1000);
+    // Where a backlog task's time goes, by the engine's clocks (now() of each transaction):
+    // waiting to start once assigned, running, and an agent's wait for its next task.
+    const { rows: stages } = await db.query<Record<'start' | 'run' | 'next', number[]>>(
+      `with t as (select assigned_at, started_at, finished_at,
+                    lag(finished_at) over (partition by agent_id order by assigned_at) as prev_done
+               from tasks where id = any($1::uuid[]))
+       select percentile_disc(array[0.5, 0.99]) within group (order by extract(epoch from started_at - assigned_at) * 1000) as start,
+              percentile_disc(array[0.5, 0.99]) within group (order by extract(epoch from finished_at - started_at) * 1000) as run,
+              percentile_disc(array[0.5, 0.99]) within group (order by extract(epoch from assigned_at - prev_done) * 1000) as next
+         from t`,
+      [backlog],
+    );
+    const stage = (xs: number[] | undefined) => (xs ?? []).map((x) => Number(x).toFixed(1)).join(' / ');
+    const backlogStages = `database clocks p50 / p99: assigned → started ${stage(stages[0]?.start)} ms, started → finished ${stage(
+      stages[0]?.run,
+    )} ms, an agent's previous task finished → next assigned ${stage(stages[0]?.next)} ms`;
 
     const warm: string[] = [];
     await closedLoops(WARM, ENQUEUERS, async () => void warm.push(await create()));
@@ -232,6 +248,7 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
         `database clocks: assigned_at − created_at p99 ${Number(dbLat[0]?.assign99).toFixed(1)} ms, started_at − created_at p99 ${Number(
           dbLat[0]?.start99,
         ).toFixed(1)} ms`,
+        backlogStages,
       ],
     };
   } finally {
@@ -358,7 +375,7 @@ export async function runTasks(): Promise<Row[]> {
         baseline: { name: 'graphile-worker', value: graphile.drainPerS },
         target: '≥ 50 % of graphile-worker',
         pass: r.drainPerS >= 0.5 * graphile.drainPerS,
-        note: `pg-boss ${Math.round(boss.drainPerS)}/s`,
+        note: `pg-boss ${Math.round(boss.drainPerS)}/s; ${r.notes[2]}`,
       },
       {
         section: SECTION,
