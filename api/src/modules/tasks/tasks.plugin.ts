@@ -26,6 +26,8 @@ declare module 'fastify' {
  */
 export interface TaskWaiters {
   wait(agentId: string, ms: number): Promise<void>;
+  /** Wakes the claims waiting for this agent (a dispatch round of this process gave it a task). */
+  wake(agentId: string): void;
 }
 
 const TYPE_RE = /"type":"([a-z_]+\.[a-z_]+)"/;
@@ -92,6 +94,9 @@ function taskWaiters(subscribe: (handler: (message: string) => void) => () => vo
         set.add(done);
       });
     },
+    wake(agentId: string): void {
+      wakeAgent(agentId.toLowerCase());
+    },
     close(): void {
       unsubscribe();
       for (const set of [...waiting.values()]) for (const wake of [...set]) wake();
@@ -113,6 +118,11 @@ export default fp(
       () => worker !== null,
     );
     app.decorate('taskWaiters', waiters);
+    // A claim whose agent this replica's dispatcher just gave a task starts it at commit, not
+    // after the task.assigned has been sequenced and come back over the bus.
+    const offAssigned = service.onAssigned((agentIds) => {
+      for (const id of agentIds) waiters.wake(id);
+    });
 
     const runtimes = new Map<string, Runtime>();
     if (app.config.worker.embedded) {
@@ -140,6 +150,7 @@ export default fp(
     app.addHook('onReady', async () => worker?.start());
     // preClose: stop taking work and hand running tasks back before the database closes.
     app.addHook('preClose', async () => {
+      offAssigned();
       waiters.close();
       await worker?.stop();
       await Promise.all([...runtimes.values()].map((r) => r.close?.()));
