@@ -780,6 +780,32 @@ describe(`rate limits (${driver})`, () => {
     expect(Number(retryAfter)).toBeLessThanOrEqual(60);
   };
 
+  it('replicas share one budget through Redis: hits counted on one are refused on the other after a flush', async () => {
+    // Two replicas of one deployment (same Redis prefix). Counting is in process and written
+    // behind every 100 ms, so B sees A's hits once A has flushed.
+    const prefix = `agentvm-test:${randomBytes(6).toString('hex')}:`;
+    const config = { rate_limit: { enabled: true, per_minute: 10 } };
+    const a = await buildTestApp({ redis: true, redisPrefix: prefix, config });
+    const b = await buildTestApp({ redis: true, redisPrefix: prefix, config });
+    try {
+      const whoami = (r: TestApp) => r.request({ method: 'GET', url: '/auth/whoami' });
+      for (let i = 0; i < 6; i++) expect((await whoami(a)).statusCode, `A, request ${i + 1}`).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const onB: number[] = [];
+      for (let i = 0; i < 5; i++) onB.push((await whoami(b)).statusCode);
+      expect(onB).toEqual([200, 200, 200, 200, 429]);
+      // A learns B's hits when it next writes its own: the first request after may still pass
+      // (the documented overshoot: what a replica lets through within one flush interval).
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await whoami(a);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect((await whoami(a)).statusCode, 'A after B spent the rest').toBe(429);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('a key past per_minute gets 429 rate_limited with Retry-After (integer seconds); other keys keep their budget', async () => {
     const { key } = await t.app.apiKeys.create({ name: 'rl-read', scopes: ['read'] }, null as never);
     for (let i = 0; i < PER_MINUTE; i++) {
