@@ -852,13 +852,29 @@ export function tasksService(deps: TasksServiceDeps) {
       const staged = await completeStaged(outbox.sequencer, id, token, resultValue, actor, options);
       if (staged !== 'team') return staged;
     }
+    return underLease(id, token, actor, options, (tx, emit, row) =>
+      finishTask(tx, emit, row, 'completed', { result: resultValue ?? null }),
+    );
+  }
+
+  /**
+   * Runs `fn` on a running task locked in a transaction, if `token` is its current lease; 404/409
+   * (leaseRefusal) otherwise. The shared shape of complete and fail.
+   */
+  async function underLease(
+    id: string,
+    token: string,
+    actor: Actor | null,
+    options: Sequencing,
+    fn: (tx: Tx, emit: Emit, row: TaskRow) => Promise<TaskRow>,
+  ): Promise<Task> {
     const { result } = await withEvents(
       outbox,
       actor?.keyId ?? null,
       async (tx, emit) => {
         const row = await repo.lockById(tx, id);
         if (!row || row.status !== 'running' || row.leaseToken !== token) return null;
-        return finishTask(tx, emit, row, 'completed', { result: resultValue ?? null });
+        return fn(tx, emit, row);
       },
       options,
     );
@@ -926,18 +942,7 @@ export function tasksService(deps: TasksServiceDeps) {
     actor: Actor | null,
     options: Sequencing = {},
   ): Promise<Task> {
-    const { result } = await withEvents(
-      outbox,
-      actor?.keyId ?? null,
-      async (tx, emit) => {
-        const row = await repo.lockById(tx, id);
-        if (!row || row.status !== 'running' || row.leaseToken !== token) return null;
-        return failAttempt(tx, emit, row, error, retryable);
-      },
-      options,
-    );
-    if (!result) throw await leaseRefusal(id, actor);
-    return toTaskDto(result);
+    return underLease(id, token, actor, options, (tx, emit, row) => failAttempt(tx, emit, row, error, retryable));
   }
 
   /**
