@@ -11,22 +11,18 @@ export interface LatestWins<T> {
   push(value: T): void;
   /** Drops the waiting value; a write under way finishes. */
   close(): void;
-  /** Writes started so far. */
-  readonly writes: number;
 }
 
-export function latestWins<T>(write: (value: T) => Promise<unknown>, everyMs: number, now: () => number = Date.now): LatestWins<T> {
+export function latestWins<T>(write: (value: T) => Promise<unknown>, everyMs: number): LatestWins<T> {
   let inFlight = false;
   let lastWriteAt = Number.NEGATIVE_INFINITY;
   let pending: { value: T } | null = null;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let closed = false;
-  let writes = 0;
 
   const start = (value: T): void => {
     inFlight = true;
-    lastWriteAt = now();
-    writes++;
+    lastWriteAt = Date.now();
     // The sink reports its own failures; a failed write must not stop the next one.
     write(value)
       .catch(() => undefined)
@@ -45,14 +41,14 @@ export function latestWins<T>(write: (value: T) => Promise<unknown>, everyMs: nu
         pending = null;
         start(value);
       },
-      Math.max(0, lastWriteAt + everyMs - now()),
+      Math.max(0, lastWriteAt + everyMs - Date.now()),
     );
   };
 
   return {
     push(value: T): void {
       if (closed) return;
-      if (!inFlight && !timer && now() - lastWriteAt >= everyMs) start(value);
+      if (!inFlight && !timer && Date.now() - lastWriteAt >= everyMs) start(value);
       else {
         pending = { value };
         later();
@@ -63,9 +59,6 @@ export function latestWins<T>(write: (value: T) => Promise<unknown>, everyMs: nu
       pending = null;
       if (timer) clearTimeout(timer);
       timer = null;
-    },
-    get writes() {
-      return writes;
     },
   };
 }

@@ -33,6 +33,7 @@ interface Entry {
   /** This replica's hits not yet sent. */
   pending: number;
   expiresAt: number;
+  windowMs: number;
 }
 
 type Callback = (err: Error | null, result?: { current: number; ttl: number }) => void;
@@ -57,7 +58,7 @@ export function writeBehindStore(options: WriteBehindOptions) {
   const onError = options.onError ?? (() => undefined);
   if (typeof redis.agentvmRateIncrBy !== 'function') redis.defineCommand('agentvmRateIncrBy', { numberOfKeys: 1, lua: INCR_BY });
 
-  const entries = new Map<string, Entry & { windowMs: number }>();
+  const entries = new Map<string, Entry>();
   let timer: NodeJS.Timeout | null = null;
 
   const learn = (entry: Entry, total: number, ttl: number, now: number) => {
@@ -78,34 +79,40 @@ export function writeBehindStore(options: WriteBehindOptions) {
     const now = Date.now();
     const batch: Array<[string, Entry, number]> = [];
     for (const [key, entry] of entries) {
-      if (entry.pending > 0) {
+      if (entry.expiresAt <= now) {
+        // The window is over: its unsent hits belong to it, not to the next one.
+        if (entry.inFlight === 0) entries.delete(key);
+      } else if (entry.pending > 0) {
         batch.push([key, entry, entry.pending]);
         entry.inFlight += entry.pending;
         entry.pending = 0;
-      } else if (entry.inFlight === 0 && entry.expiresAt <= now) entries.delete(key);
+      }
     }
     if (batch.length === 0) return;
-    const pipeline = redis.pipeline();
-    for (const [key, entry, n] of batch)
-      (pipeline as unknown as WithCommand).agentvmRateIncrBy(key, n, (entry as Entry & { windowMs: number }).windowMs);
+    const pipeline = redis.pipeline() as unknown as WithCommand & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+    for (const [key, entry, n] of batch) void pipeline.agentvmRateIncrBy(key, n, entry.windowMs);
     let replies: Array<[Error | null, unknown]> | null = null;
+    let failure: Error | null = null;
     try {
       replies = await pipeline.exec();
     } catch (err) {
-      onError(err as Error);
+      failure = err as Error;
     }
     const answered = Date.now();
     for (const [i, [, entry, n]] of batch.entries()) {
       entry.inFlight -= n;
-      const [err, value] = replies?.[i] ?? [new Error('no reply'), null];
+      const [err, value] = replies?.[i] ?? [failure ?? new Error('no reply from Redis'), null];
       if (err || !Array.isArray(value)) {
+        failure ??= err ?? new Error('unexpected reply from Redis');
         entry.pending += n; // sent again with the next flush
         continue;
       }
       learn(entry, value[0] as number, value[1] as number, answered);
     }
-    if (replies?.some(([err]) => err)) onError(replies.find(([err]) => err)![0]!);
-    if ([...batch].some(([, entry]) => entry.pending > 0)) schedule();
+    if (failure) {
+      onError(failure);
+      schedule();
+    }
   }
 
   class WriteBehindStore {

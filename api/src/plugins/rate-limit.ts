@@ -14,16 +14,15 @@ function budgetKey(request: FastifyRequest): string {
 
 /**
  * Per-key limits (per client IP without a key), shared by every replica through Redis when
- * configured (counted in process, written behind every 100 ms); in memory otherwise. Runs before authentication, keyed by a hash
- * of the presented key, so a flood of requests never reaches the key lookup. A Redis outage
- * fails open (skipOnError): availability over strictness.
+ * configured (counted in process, written behind every 100 ms); in memory otherwise. Runs
+ * before authentication, keyed by a hash of the presented key, so a flood of requests never
+ * reaches the key lookup. A Redis outage fails open (skipOnError): availability over strictness.
  */
 export default fp(
   async (app) => {
     const { rate_limit: cfg, redis } = app.config;
     if (!cfg.enabled) return;
-    // With Redis: counted in process and written behind to Redis every 100 ms (see
-    // rate-limit-store.ts); the per-request Lua round trip was the hot path's largest cost.
+    // See rate-limit-store.ts: the per-request Lua round trip was the hot path's largest cost.
     const shared = app.redis
       ? writeBehindStore({
           redis: app.redis,

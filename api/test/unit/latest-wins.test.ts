@@ -41,7 +41,6 @@ describe('latestWins (how the worker writes activity changes)', () => {
     await s.finish();
     await vi.advanceTimersByTimeAsync(1000);
     expect(s.got).toEqual(['thinking', 'reviewing']);
-    expect(w.writes).toBe(2);
   });
 
   it('never has two writes under way: a slow write holds the next one back, in order', async () => {

@@ -601,8 +601,8 @@ export function tasksService(deps: TasksServiceDeps) {
   }
 
   /**
-   * The built-in worker's round, one transaction: a dispatch round (unless another dispatcher
-   * holds the lock) and the start of assigned tasks of its agent types, each under a lease.
+   * The built-in worker's round, one transaction: a dispatch round (waiting its turn for the
+   * lock) and the start of assigned tasks of its agent types, each under a lease.
    * These were two transactions, each waiting for its events to be sequenced before the next
    * began: the started tasks' events now follow their task.assigned in the same commit.
    */
@@ -678,10 +678,10 @@ export function tasksService(deps: TasksServiceDeps) {
     return nextDispatch;
   }
 
-  /** External runtime: the next task for this agent (dispatching first), with a lease. */
   /**
-   * `dispatch: false` — a long-poll's re-check in a replica whose embedded worker dispatches on
-   * every event that can free work: only a task already assigned to the agent is started.
+   * External runtime: the next task for this agent, with a lease. A task already assigned to it
+   * starts at once; otherwise a dispatch round runs first, unless `dispatch: false` (a waiting
+   * claim in a replica whose embedded worker dispatches on every event that can free work).
    */
   async function claim(agentId: string, actor: Actor, options: { dispatch?: boolean } = {}): Promise<{ task: Task; lease: Lease } | null> {
     const agent = await touchAgent(agentId, actor);
@@ -691,8 +691,8 @@ export function tasksService(deps: TasksServiceDeps) {
         `agent ${agentId} is of type ${agent.agentType}, run by the built-in ${typeConfig.runtime} runtime; only external agents are claimed over the runtime protocol`,
       );
     }
-    // A task another round already assigned to this agent starts at once; only an agent with
-    // none waits for a dispatch round (that wait was most of the claim's time under load).
+    // Only an agent with nothing assigned waits for a dispatch round (that wait was most of a
+    // claim's time under load).
     if (!(await repo.hasAssigned(agentId))) {
       if (options.dispatch === false) return null;
       await dispatchShared();
@@ -990,20 +990,11 @@ export function tasksService(deps: TasksServiceDeps) {
           if (type.runtime !== 'external') continue;
           for (const { agent, previousStatus } of await repo.markStaleOffline(tx, name, type.heartbeat_timeout_s)) {
             offline++;
-            emit({
-              type: 'agent.state_changed',
-              gameId: agent.gameId,
-              agentId: agent.id,
-              taskId: agent.currentTaskId,
-              data: {
-                agent_id: agent.id,
-                status: 'offline',
-                previous_status: previousStatus as AgentStatus,
-                activity: null,
-                activity_detail: null,
-                task_id: agent.currentTaskId,
-              },
-            });
+            emitStateChanged(
+              emit,
+              { ...agent, status: previousStatus },
+              { status: 'offline', activity: null, activityDetail: null, currentTaskId: agent.currentTaskId },
+            );
           }
         }
         return { expired, timedOut, offline };
