@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, createKey, driver, type TestApp } from '../helpers/build-app.js';
 import { eventsOf, insertAgent } from '../helpers/fixtures.js';
+import { sql } from 'drizzle-orm';
 import { EVENT_CATALOG } from '../../src/contract/events.js';
+import { tasksRepository } from '../../src/modules/tasks/tasks.repository.js';
 
 type Json = Record<string, any>;
 
@@ -170,6 +172,26 @@ describe(`tasks (${driver})`, () => {
     const started = (await eventsOf(t.app, { type: 'task.started' })).filter((e) => ids.includes(e.taskId!)).map((e) => e.taskId);
     expect(started).toEqual(ids);
   });
+
+  it.runIf(driver === 'postgres')(
+    'a dispatch round whose transaction began before a task was created (it waited for the dispatch lock) still sees that task',
+    async () => {
+      // A round begins its transaction, then waits for the dispatch lock while other requests
+      // create tasks. It used to compare run_after with now() — the start of its transaction —
+      // and so missed every task created while it waited, handing out an older, lower-priority
+      // one first (seen as a flaky "hands out by priority" under load).
+      const repo = tasksRepository(t.app.database);
+      let seen: string[] = [];
+      let created = '';
+      await t.app.database.db.transaction(async (tx) => {
+        await tx.execute(sql`select 1`); // the transaction has begun: now() is fixed from here
+        await new Promise((r) => setTimeout(r, 20));
+        created = (await assign({ description: 'created while a round waited', game_id: 'g-no-agents', priority: 'critical' })).json().id;
+        seen = (await repo.runnable(tx, 10_000)).map((row) => row.id);
+      });
+      expect(seen).toContain(created);
+    },
+  );
 
   it('runs dependents only after their dependencies, and fails them when one fails', async () => {
     const agent = await insertAgent(t.app, { gameId: 'g-deps', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });

@@ -84,6 +84,8 @@ function eventRows(pending: PendingEvent[], actor: string | null) {
     taskId: e.taskId ?? null,
     actor,
     data: e.data as Record<string, unknown>,
+    // When the change was made, not when its transaction began (a dispatch round waits for its lock).
+    createdAt: sql`statement_timestamp()` as unknown as Date,
   }));
 }
 

@@ -167,10 +167,14 @@ export function tasksRepository(database: Database) {
      * with a backlog of 1,000 and 64 agents, a round locked 500 tasks to assign a handful.
      */
     async runnable(tx: Tx, limit: number): Promise<TaskRow[]> {
+      // statement_timestamp(), not now(), here and in every statement of this file: now() is the
+      // start of the transaction, and a dispatch round's transaction may have waited for the
+      // dispatch lock. With now() such a round missed every task created while it waited (their
+      // run_after is later than its start) and handed out an older, lower-priority one first.
       const result = await rows(
         tx,
         sql`select t.* from tasks t
-            where t.status = 'queued' and t.team_size is null and t.run_after <= now()
+            where t.status = 'queued' and t.team_size is null and t.run_after <= statement_timestamp()
               and not exists (select 1 from tasks d where d.id = any(t.depends_on) and d.status <> 'completed')
             order by t.priority desc, t.created_at, t.id
             limit ${limit}`,
@@ -206,8 +210,8 @@ export function tasksRepository(database: Database) {
       if (pairs.length === 0) return [];
       const result = await rows(
         tx,
-        sql`update tasks t set status = 'assigned', agent_id = u.agent_id, assigned_at = now(), updated_at = now(),
-                   lease_token = null, lease_expires_at = now() + make_interval(secs => ${claimS})
+        sql`update tasks t set status = 'assigned', agent_id = u.agent_id, assigned_at = statement_timestamp(), updated_at = statement_timestamp(),
+                   lease_token = null, lease_expires_at = statement_timestamp() + make_interval(secs => ${claimS})
             from unnest(${pgArray(pairs.map((p) => p.taskId))}::uuid[], ${pgArray(pairs.map((p) => p.agentId))}::uuid[]) as u(task_id, agent_id)
             where t.id = u.task_id and t.status = 'queued'
             returning t.*`,
@@ -230,9 +234,9 @@ export function tasksRepository(database: Database) {
       const filter = 'agentId' in by ? sql`t2.agent_id = ${by.agentId}` : sql`a.agent_type = any(${pgArray(by.agentTypes)}::text[])`;
       const result = await rows(
         tx,
-        sql`update tasks t set status = 'running', attempts = t.attempts + 1, started_at = now(), updated_at = now(),
+        sql`update tasks t set status = 'running', attempts = t.attempts + 1, started_at = statement_timestamp(), updated_at = statement_timestamp(),
                    progress = 0, message = null, lease_token = gen_random_uuid(),
-                   lease_expires_at = now() + make_interval(secs => ${leaseS})
+                   lease_expires_at = statement_timestamp() + make_interval(secs => ${leaseS})
             from (select t2.id, a.name as runner_name, a.personality as runner_personality, a.agent_type as runner_type
                   from tasks t2 join agents a on a.id = t2.agent_id
                   where t2.status = 'assigned' and ${filter}
@@ -275,7 +279,7 @@ export function tasksRepository(database: Database) {
               for update of a
             ), upd as (
               update agents a set status = 'busy', activity = prev.next_activity, activity_detail = prev.next_detail,
-                     current_task_id = prev.next_task, updated_at = now(), version = a.version + 1
+                     current_task_id = prev.next_task, updated_at = statement_timestamp(), version = a.version + 1
               from prev
               where a.id = prev.id and prev.status not in ('offline', 'error')
                 and (prev.status, prev.activity, prev.activity_detail, prev.current_task_id)
@@ -312,7 +316,7 @@ export function tasksRepository(database: Database) {
     ): Promise<TaskRow | undefined> {
       const result = await rows(
         tx,
-        sql`update tasks set lease_expires_at = now() + make_interval(secs => ${leaseS}), updated_at = now(),
+        sql`update tasks set lease_expires_at = statement_timestamp() + make_interval(secs => ${leaseS}), updated_at = statement_timestamp(),
                    progress = coalesce(${progress ?? null}::real, progress),
                    message = case when ${message === undefined} then message else ${message ?? null} end
             where id = ${id} and status = 'running' and lease_token = ${token}
@@ -324,7 +328,7 @@ export function tasksRepository(database: Database) {
     async update(tx: Tx, id: string, set: Partial<typeof tasks.$inferInsert>): Promise<TaskRow> {
       const [row] = await tx
         .update(tasks)
-        .set({ ...set, updatedAt: sql`now()` as unknown as Date })
+        .set({ ...set, updatedAt: sql`statement_timestamp()` as unknown as Date })
         .where(eq(tasks.id, id))
         .returning();
       return row!;
@@ -334,7 +338,7 @@ export function tasksRepository(database: Database) {
     async lockExpired(tx: Tx, limit: number): Promise<TaskRow[]> {
       const result = await rows(
         tx,
-        sql`select * from tasks where status in ('assigned', 'running') and lease_expires_at < now()
+        sql`select * from tasks where status in ('assigned', 'running') and lease_expires_at < statement_timestamp()
             order by lease_expires_at limit ${limit} for update skip locked`,
       );
       return result.map(rawToTask);
@@ -343,7 +347,7 @@ export function tasksRepository(database: Database) {
     async lockTimedOut(tx: Tx, limit: number): Promise<TaskRow[]> {
       const result = await rows(
         tx,
-        sql`select * from tasks where status = 'running' and started_at + make_interval(secs => timeout_s) < now()
+        sql`select * from tasks where status = 'running' and started_at + make_interval(secs => timeout_s) < statement_timestamp()
             order by started_at limit ${limit} for update skip locked`,
       );
       return result.map(rawToTask);
@@ -376,10 +380,10 @@ export function tasksRepository(database: Database) {
     async markStaleOffline(tx: Tx, agentType: string, timeoutS: number): Promise<Array<{ agent: AgentRow; previousStatus: string }>> {
       const result = await rows(
         tx,
-        sql`update agents a set status = 'offline', activity = null, activity_detail = null, updated_at = now(), version = a.version + 1
+        sql`update agents a set status = 'offline', activity = null, activity_detail = null, updated_at = statement_timestamp(), version = a.version + 1
             from (select id, status as previous_status from agents
                   where agent_type = ${agentType} and status in ('idle', 'busy')
-                    and coalesce(last_seen_at, created_at) < now() - make_interval(secs => ${timeoutS})
+                    and coalesce(last_seen_at, created_at) < statement_timestamp() - make_interval(secs => ${timeoutS})
                   for update skip locked) o
             where a.id = o.id
             returning a.id, a.game_id, a.current_task_id, o.previous_status`,

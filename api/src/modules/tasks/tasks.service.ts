@@ -93,9 +93,9 @@ export function tasksService(deps: TasksServiceDeps) {
         activity,
         activityDetail,
         currentTaskId,
-        updatedAt: sql`now()` as unknown as Date,
+        updatedAt: sql`statement_timestamp()` as unknown as Date,
         version: sql`${agents.version} + 1` as unknown as number,
-        ...(becameIdle ? { idleSince: sql`now()` as unknown as Date } : {}),
+        ...(becameIdle ? { idleSince: sql`statement_timestamp()` as unknown as Date } : {}),
         ...counter,
       })
       .where(eq(agents.id, agent.id))
@@ -180,7 +180,7 @@ export function tasksService(deps: TasksServiceDeps) {
   ): Promise<TaskRow> {
     const updated = await repo.update(tx, row.id, {
       status,
-      finishedAt: sql`now()` as unknown as Date,
+      finishedAt: sql`statement_timestamp()` as unknown as Date,
       leaseToken: null,
       leaseExpiresAt: null,
       ...(status === 'completed' ? { progress: 1, result: outcome.result ?? null, error: null } : {}),
@@ -256,7 +256,7 @@ export function tasksService(deps: TasksServiceDeps) {
       await finishTask(tx, emit, parent, 'failed', { error });
     } else if (next === 'running' && parent.status !== 'running') {
       const starter = subtasks.find((s) => s.status === 'running');
-      await repo.update(tx, parent.id, { status: 'running', startedAt: sql`now()` as unknown as Date, progress });
+      await repo.update(tx, parent.id, { status: 'running', startedAt: sql`statement_timestamp()` as unknown as Date, progress });
       emit({
         type: 'task.started',
         gameId: parent.gameId,
@@ -641,7 +641,7 @@ export function tasksService(deps: TasksServiceDeps) {
       const agent = assertVisible(actor, await repo.lockAgent(tx, agentId), 'agent', agentId);
       const [touched] = await tx
         .update(agents)
-        .set({ lastSeenAt: sql`now()` as unknown as Date })
+        .set({ lastSeenAt: sql`statement_timestamp()` as unknown as Date })
         .where(eq(agents.id, agentId))
         .returning();
       if (agent.status === 'offline') {
@@ -728,7 +728,7 @@ export function tasksService(deps: TasksServiceDeps) {
         if (agent) {
           await tx
             .update(agents)
-            .set({ lastSeenAt: sql`now()` as unknown as Date })
+            .set({ lastSeenAt: sql`statement_timestamp()` as unknown as Date })
             .where(eq(agents.id, agent.id));
           if (input.activity !== undefined || input.activity_detail !== undefined) {
             await setAgentState(tx, emit, agent, {
