@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { allows, describeAccess, type Access, type Actor } from '../lib/access.js';
 import { ForbiddenError, UnauthorizedError } from '../lib/errors.js';
-import { apiKeysService, type ApiKeysService } from '../modules/auth/api-keys.service.js';
+import { apiKeysService, hashKey, type ApiKeysService } from '../modules/auth/api-keys.service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,6 +28,22 @@ export const ANONYMOUS: Actor = Object.freeze({
   scopes: [],
   gameId: null,
 });
+
+const keyHashes = new WeakMap<FastifyRequest, string | null>();
+
+/**
+ * The sha256 (hex) of the key a request presents, computed once per request: the rate limit
+ * (budget key) and authentication (key lookup) both need it.
+ */
+export function presentedKeyHash(request: FastifyRequest, allowQuery: boolean): string | null {
+  let hash = keyHashes.get(request);
+  if (hash === undefined) {
+    const key = presentedKey(request, allowQuery);
+    hash = key ? hashKey(key) : null;
+    keyHashes.set(request, hash);
+  }
+  return hash;
+}
 
 /** The key a request presents: `Authorization: Bearer <key>`, `X-API-Key`, or (where allowed) `?api_key=`. */
 export function presentedKey(request: FastifyRequest, allowQuery: boolean): string | undefined {
@@ -76,10 +92,11 @@ export default fp(
         request.actor = ANONYMOUS;
         return;
       }
-      const key = presentedKey(request, request.routeOptions.config?.queryKey === true);
+      const allowQuery = request.routeOptions.config?.queryKey === true;
+      const key = presentedKey(request, allowQuery);
       if (!key) throw new UnauthorizedError();
       if (key.length > 512) throw new UnauthorizedError('invalid API key');
-      const actor = await service.authenticate(key);
+      const actor = await service.authenticate(presentedKeyHash(request, allowQuery)!);
       if (!actor) throw new UnauthorizedError('invalid or revoked API key');
       if (!allows(actor, access)) {
         throw new ForbiddenError(`this route needs ${describeAccess(access)}; this key has scopes [${actor.scopes.join(', ')}]`);

@@ -1,15 +1,14 @@
-import { createHash } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../lib/errors.js';
-import { presentedKey } from './auth.js';
+import { presentedKeyHash } from './auth.js';
 import { writeBehindStore } from './rate-limit-store.js';
 
 /** Whose budget a request spends: its key's (hashed), or its client IP's without a key. */
 function budgetKey(request: FastifyRequest): string {
-  const key = presentedKey(request, request.routeOptions.config?.queryKey === true);
-  return key ? `k:${createHash('sha256').update(key).digest('hex').slice(0, 32)}` : `ip:${request.ip}`;
+  const hash = presentedKeyHash(request, request.routeOptions.config?.queryKey === true);
+  return hash ? `k:${hash.slice(0, 32)}` : `ip:${request.ip}`;
 }
 
 /**

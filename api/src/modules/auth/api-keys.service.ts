@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Db } from '../../db/client.js';
 import type { ApiKeyRow } from '../../db/schema.js';
 import type { Scope } from '../../contract/common.js';
@@ -10,7 +10,8 @@ import { newId } from '../../lib/ids.js';
 import { decodeTimeKey, timeKeyCursor, toPage, type Page } from '../../lib/pagination.js';
 import { apiKeysRepository } from './api-keys.repository.js';
 
-export const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
+/** sha256, hex. One-shot `crypto.hash` (Node ≥ 20.12): every request hashes its key once. */
+export const hashKey = (key: string): string => hash('sha256', key);
 
 /**
  * Lookups are cached in memory: every request authenticates, and a database round trip per
@@ -61,9 +62,8 @@ export function apiKeysService(deps: { db: Db; bus: EventBus }) {
   }
 
   return {
-    /** The Actor for a presented key, or null when unknown or revoked. */
-    async authenticate(key: string): Promise<Actor | null> {
-      const hash = hashKey(key);
+    /** The Actor for a presented key, given its hash (hashKey), or null when unknown or revoked. */
+    async authenticate(hash: string): Promise<Actor | null> {
       const now = Date.now();
       const hit = cache.get(hash);
       let actor: Actor | null;
