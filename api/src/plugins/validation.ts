@@ -31,36 +31,53 @@ export function issuesToDetails(issues: z.core.$ZodIssue[], data: unknown): Erro
 }
 
 /**
- * Postgres text and jsonb cannot hold the NUL character: such input is refused up front with
- * the field named, instead of failing deep in a statement. Returns the path of the first one.
- */
-export function findNul(value: unknown, path: string[] = [], depth = 0): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path.join('.') || '(body)' : null;
-  if (depth > 64 || value === null || typeof value !== 'object') return null;
-  for (const [key, child] of Object.entries(value)) {
-    if (key.includes('\u0000')) return [...path, key.split('\u0000').join('\\0')].join('.');
-    const found = findNul(child, [...path, key], depth + 1);
-    if (found !== null) return found;
-  }
-  return null;
-}
-
-/**
  * How deeply a body, query or path may nest. Deeper JSON is never useful here, and serializing
  * it (JSON.stringify is recursive: the metadata size check, the jsonb columns) would exhaust the
  * stack: a 5,000-level array in `metadata` answered 500 before this limit.
  */
 export const MAX_JSON_DEPTH = 64;
 
-/** The top-level field holding a container nested deeper than `max` levels, or null. Iterative: safe at any depth. */
-export function findTooDeep(value: unknown, max = MAX_JSON_DEPTH): string | null {
-  if (value === null || typeof value !== 'object') return null;
-  const stack: Array<{ node: object; depth: number; field: string }> = [{ node: value, depth: 1, field: '(body)' }];
-  while (stack.length > 0) {
-    const { node, depth, field } = stack.pop()!;
-    if (depth > max) return field;
-    for (const [key, child] of Object.entries(node)) {
-      if (child !== null && typeof child === 'object') stack.push({ node: child, depth: depth + 1, field: depth === 1 ? key : field });
+/**
+ * What no route accepts, found in one walk before the schema runs: nesting deeper than `max`
+ * levels (named by its top-level field) and the NUL character in a string or a key (named by
+ * its full path) — Postgres text and jsonb cannot hold NUL, so such input is refused up front
+ * instead of failing deep in a statement. The walk never goes deeper than `max` + 1 frames, so
+ * it is safe at any depth; it allocates only on the way back from a finding (the hot routes
+ * walk every body).
+ */
+export function findUnsafe(value: unknown, max = MAX_JSON_DEPTH): ErrorDetail | null {
+  const path: string[] = [];
+  const found = walkUnsafe(value, 1, max, path);
+  if (found === null) return null;
+  path.reverse();
+  if (found === 'deep') return { field: path[0] ?? '(body)', message: `nested deeper than ${max} levels` };
+  return { field: path.join('.') || '(body)', message: 'must not contain the NUL character (\\u0000)' };
+}
+
+/** findUnsafe's walk: what it found, with `path` filled leaf first. */
+function walkUnsafe(node: unknown, depth: number, max: number, path: string[]): 'deep' | 'nul' | null {
+  if (typeof node === 'string') return node.includes('\u0000') ? 'nul' : null;
+  if (node === null || typeof node !== 'object') return null;
+  if (depth > max) return 'deep';
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const found = walkUnsafe(node[i], depth + 1, max, path);
+      if (found !== null) {
+        path.push(String(i));
+        return found;
+      }
+    }
+    return null;
+  }
+  for (const key in node) {
+    if (key.includes('\u0000')) {
+      path.push(key.split('\u0000').join('\\0'));
+      return 'nul';
+    }
+    const found = walkUnsafe((node as Record<string, unknown>)[key], depth + 1, max, path);
+    if (found !== null) {
+      path.push(key);
+      return found;
     }
   }
   return null;
@@ -85,16 +102,8 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
   (raw) => {
     // Fastify hands an absent body over as null; routes with an optional body accept that.
     const data = httpPart === 'body' && raw === null ? undefined : raw;
-    const deep = findTooDeep(data);
-    if (deep !== null)
-      return {
-        error: new RequestValidationError([{ field: deep, message: `nested deeper than ${MAX_JSON_DEPTH} levels` }], httpPart ?? 'body'),
-      };
-    const nul = findNul(data);
-    if (nul !== null)
-      return {
-        error: new RequestValidationError([{ field: nul, message: 'must not contain the NUL character (\\u0000)' }], httpPart ?? 'body'),
-      };
+    const unsafe = findUnsafe(data);
+    if (unsafe !== null) return { error: new RequestValidationError([unsafe], httpPart ?? 'body') };
     const result = schema.safeParse(data);
     if (result.success) return { value: result.data };
     if (httpPart === 'body' && (data === undefined || data === null)) {
