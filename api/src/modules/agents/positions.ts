@@ -79,7 +79,7 @@ export function positionStore(deps: PositionStoreDeps) {
       if (hit && hit.expires > now) found.set(id, hit);
       else misses.push(id);
     }
-    for (const row of await repo.placements(misses)) {
+    for (const row of misses.length > 0 ? await repo.placements(misses) : []) {
       const current = pending.get(row.id);
       const placement = {
         gameId: row.gameId,
@@ -154,7 +154,14 @@ export function positionStore(deps: PositionStoreDeps) {
   return {
     async update(agentId: string, body: PositionBody, actor: Actor): Promise<PositionResponse> {
       assertOpen();
-      const placement = (await resolve([agentId], actor)).get(agentId);
+      // The common case, a cached placement, answers without a turn of the event loop.
+      const hit = placements.get(agentId);
+      const placement =
+        hit && hit.expires > Date.now()
+          ? canSeeGame(actor, hit.gameId)
+            ? hit
+            : undefined
+          : (await resolve([agentId], actor)).get(agentId);
       if (!placement) throw new NotFoundError('agent', agentId);
       // Shutdown may have begun during the lookup, and its final flush may already have taken
       // what is pending: refuse rather than answer 200 for a position nothing will write.
