@@ -21,7 +21,19 @@ import pg from 'pg';
 import { Scope } from './lib/cleanup.js';
 import { createDatabase } from './lib/db.js';
 import { DURATION_S } from './lib/env.js';
-import { apiCall, combine, cpuSeconds, inParallel, loadErrors, metric, n, runLoad, scrapeMetrics, type LoadResult } from './lib/load.js';
+import {
+  apiCall,
+  combine,
+  cpuSeconds,
+  inParallel,
+  loadErrors,
+  metric,
+  n,
+  runLoad,
+  runPaced,
+  scrapeMetrics,
+  type LoadResult,
+} from './lib/load.js';
 import { BENCH_DIR, startApi, startNode } from './lib/proc.js';
 import { dropRedisKeys } from './lib/redis.js';
 import { ratio } from './lib/stats.js';
@@ -37,6 +49,8 @@ const ROUNDS = 3;
 const WARMUP_S = Math.max(1, Math.min(3, Math.round(DURATION_S / 3)));
 /** The api's position flush interval (bench/configs/production.yaml). */
 const FLUSH_MS = 100;
+/** The issue's batch load: ELD is judged at this rate (and reported at saturation too). */
+const TARGET_POSITIONS_PER_S = 100_000;
 
 const log = (msg: string) => console.error(`[http] ${msg}`);
 const ms = (v: number) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
@@ -198,6 +212,35 @@ export async function runHttp(): Promise<Row[]> {
     const positionsPerS = batchMeasured.result.okPerS * Math.min(BATCH, AGENTS);
     log(`PUT /agents/positions: ${n(positionsPerS)} positions/s, ELD p99 ${ms(eldP99)} (max ${ms(eldMax)})`);
 
+    // --- The target load itself: 100,000 positions/s as 1,000 evenly paced calls of 100 (the
+    // saturation run above measures how far the api goes; there the loop is never idle and its
+    // delay is however many calls arrive together times the cost of one).
+    const pacedCalls = Math.round(TARGET_POSITIONS_PER_S / Math.min(BATCH, AGENTS));
+    log(`PUT /agents/positions paced at ${n(pacedCalls)} calls/s for ${DURATION_S} s`);
+    await scrapeMetrics(api.url);
+    const cpuPaced0 = await cpuSeconds(api.pid);
+    // Evenly spaced (autocannon's rate limit sends each second's quota in one burst).
+    const paced = await runPaced({
+      url: api.url,
+      method: 'PUT',
+      path: () => '/agents/positions',
+      body: (i) => bodies[i % bodies.length]!,
+      connections: CONNECTIONS,
+      rate: pacedCalls,
+      durationS: DURATION_S,
+    });
+    const pacedCores = ((await cpuSeconds(api.pid)) - cpuPaced0) / paced.seconds;
+    record(errors, 'api PUT /agents/positions (paced)', paced);
+    const scrapedPaced = await scrapeMetrics(api.url);
+    const pacedEld = {
+      p99: metric(scrapedPaced, 'agentvm_nodejs_eventloop_lag_p99_seconds') * 1000,
+      max: metric(scrapedPaced, 'agentvm_nodejs_eventloop_lag_max_seconds') * 1000,
+      p50: metric(scrapedPaced, 'agentvm_nodejs_eventloop_lag_p50_seconds') * 1000,
+    };
+    log(
+      `PUT /agents/positions paced: ${n(paced.okPerS)} calls/s, p99 ${ms(paced.p99)}, ELD p50 ${ms(pacedEld.p50)} p99 ${ms(pacedEld.p99)} (max ${ms(pacedEld.max)})`,
+    );
+
     // --- Positions must be durable: one known batch, then the rows after two flush intervals.
     const probe = ids.slice(0, Math.min(BATCH, AGENTS)).map((id, j) => ({ agent_id: id, x: 1000 + j, y: 7, z: -j }));
     const probed = await apiCall<{ updated: number; not_found: string[] }>(api.url, 'PUT', '/agents/positions', { positions: probe });
@@ -223,7 +266,19 @@ export async function runHttp(): Promise<Row[]> {
     if (logged.length) errors.push(`api logged ${logged.length} errors, e.g. ${logged[0]!.slice(0, 300)}`);
 
     const rows: Row[] = rowsFor(basePg, apiGet, baseHello, apiPut, batchMeasured, positionsPerS, eldP99, eldMax);
-    const failures = [basePg, apiGet, baseHello, apiPut, batchMeasured].reduce((sum, m) => sum + m.result.non2xx + m.result.errors, 0);
+    rows.push({
+      section: SECTION,
+      metric: `api event-loop delay p99 at ${n(TARGET_POSITIONS_PER_S)} positions/s (${n(pacedCalls)} calls of 100 per s, paced)`,
+      value: pacedEld.p99,
+      unit: 'ms',
+      target: '≤ 20 ms',
+      pass: pacedEld.p99 <= 20,
+      note: `${n(paced.okPerS * Math.min(BATCH, AGENTS))} positions/s done, call p50 ${ms(paced.p50)}, p99 ${ms(paced.p99)}; api ${pacedCores.toFixed(2)} cores; ELD p50 ${ms(pacedEld.p50)}, max ${ms(pacedEld.max)} (prom-client samples every 10 ms: an idle loop reads ≈ 10 ms)`,
+    });
+    const failures = [basePg, apiGet, baseHello, apiPut, batchMeasured, { result: paced }].reduce(
+      (sum, m) => sum + m.result.non2xx + m.result.errors,
+      0,
+    );
     rows.push({
       section: SECTION,
       metric: 'non-2xx responses and socket errors (all loads)',
@@ -301,12 +356,10 @@ function rowsFor(
     },
     {
       section: SECTION,
-      metric: 'api event-loop delay p99 during the batch load',
+      metric: 'api event-loop delay p99 during the batch load at saturation',
       value: eldP99,
       unit: 'ms',
-      target: '≤ 20 ms',
-      pass: eldP99 <= 20,
-      note: `agentvm_nodejs_eventloop_lag_p99_seconds over the measurement; prom-client samples every 10 ms, so an idle loop reads ≈ 10 ms; max ${ms(eldMax)}`,
+      note: `agentvm_nodejs_eventloop_lag_p99_seconds over the measurement above (${CONNECTIONS} connections, as fast as the api answers); max ${ms(eldMax)}; the target is judged at the issue's rate, next row`,
     },
   ];
 }

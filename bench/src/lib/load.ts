@@ -96,7 +96,7 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
 }
 
 /**
- * A steady open-loop load for latency: one GET every 1000/rate ms, evenly spaced (autocannon's
+ * A steady open-loop load for latency: one request every 1000/rate ms, evenly spaced (autocannon's
  * own rate limit sends each connection's quota for the second in a burst), over a keep-alive pool
  * of `connections` sockets; a request waiting for a free socket counts that wait in its latency.
  */
@@ -106,6 +106,8 @@ export async function runPaced(opts: {
   rate: number;
   durationS: number;
   connections?: number;
+  method?: string;
+  body?: (i: number) => string;
 }): Promise<LoadResult> {
   const target = new URL(opts.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections ?? 10 });
@@ -114,11 +116,13 @@ export async function runPaced(opts: {
   let errors = 0;
   let timeouts = 0;
   const inFlight = new Set<Promise<void>>();
-  const one = (path: string): Promise<void> =>
+  const one = (path: string, body: string | undefined): Promise<void> =>
     new Promise((resolve) => {
       const sent = performance.now();
+      const headers: Record<string, string> = { 'x-api-key': BENCH_KEY };
+      if (body !== undefined) headers['content-type'] = 'application/json';
       const req = http.request(
-        { host: target.hostname, port: target.port, path, agent, headers: { 'x-api-key': BENCH_KEY }, timeout: 10_000 },
+        { host: target.hostname, port: target.port, path, method: opts.method ?? 'GET', agent, headers, timeout: 10_000 },
         (res) => {
           res.resume();
           res.on('end', () => {
@@ -141,7 +145,7 @@ export async function runPaced(opts: {
         errors++;
         resolve();
       });
-      req.end();
+      req.end(body);
     });
   const interval = 1000 / opts.rate;
   const started = performance.now();
@@ -151,7 +155,7 @@ export async function runPaced(opts: {
     if (at >= end) break;
     const wait = at - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const p = one(opts.path(i));
+    const p = one(opts.path(i), opts.body?.(i));
     inFlight.add(p);
     void p.then(() => inFlight.delete(p));
   }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_KEY, REDIS_URL } from './env.js';
 
@@ -69,6 +70,14 @@ export async function startNode(opts: {
   };
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);
+  // BENCH_CHILD_LOG=<dir>: each child's whole output also goes to <dir>/<script>-<pid>.log
+  // (with BENCH_NODE_ARGS="--trace-gc", say, to see the api's collector pauses).
+  if (process.env.BENCH_CHILD_LOG) {
+    mkdirSync(process.env.BENCH_CHILD_LOG, { recursive: true });
+    const file = createWriteStream(join(process.env.BENCH_CHILD_LOG, `${basename(opts.script)}-${proc.pid}.log`));
+    proc.stdout!.pipe(file);
+    proc.stderr!.pipe(file);
+  }
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const child: Child = {
     url,
