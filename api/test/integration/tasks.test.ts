@@ -576,3 +576,43 @@ describe.runIf(driver === 'postgres')('two workers on one queue', () => {
     }
   }, 180_000);
 });
+
+describe(`assignment at creation (${driver})`, () => {
+  // No embedded worker: nothing but the creating request can hand the task out.
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({ config: { worker: { embedded: false } } });
+  });
+  afterAll(async () => t?.close());
+
+  it('a task created while an eligible agent is free is assigned in the creating transaction', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-at-create', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+    const res = await t.request({ method: 'POST', url: '/tasks/assign', body: { description: 'now', game_id: 'g-at-create' } });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().status).toBe('queued'); // the task as created, as task.created shows it
+    const task = (await t.request({ method: 'GET', url: `/tasks/${res.json().id}` })).json();
+    expect(task).toMatchObject({ status: 'assigned', agent_id: agent.id });
+    const types = (await eventsOf(t.app, { taskId: task.id })).map((e) => e.type);
+    expect(types).toEqual(['task.created', 'task.assigned']);
+  });
+
+  it.runIf(driver === 'postgres')(
+    'does not wait when another dispatch round holds the lock: the task stays queued for that round',
+    async () => {
+      await insertAgent(t.app, { gameId: 'g-at-create-busy', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+      const pg = (await import('pg')).default;
+      const holder = new pg.Client({ connectionString: t.databaseUrl! });
+      await holder.connect();
+      try {
+        await holder.query('begin');
+        await holder.query('select pg_advisory_xact_lock(72616003)'); // tasks.service DISPATCH_LOCK
+        const res = await t.request({ method: 'POST', url: '/tasks/assign', body: { description: 'later', game_id: 'g-at-create-busy' } });
+        expect(res.statusCode).toBe(201);
+        expect((await t.request({ method: 'GET', url: `/tasks/${res.json().id}` })).json().status).toBe('queued');
+        await holder.query('commit');
+      } finally {
+        await holder.end();
+      }
+    },
+  );
+});

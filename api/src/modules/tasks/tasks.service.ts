@@ -346,6 +346,7 @@ export function tasksService(deps: TasksServiceDeps) {
   async function create(body: AssignTaskBody, actor: Actor): Promise<Task> {
     const description = resolveDescription(body);
     const agentType = checkType('preferred_type', body.preferred_type);
+    let assignedTo: string[] = [];
     const { result } = await withEvents(
       outbox,
       actor.keyId,
@@ -370,9 +371,20 @@ export function tasksService(deps: TasksServiceDeps) {
             error: { code: 'dependency_failed', message: `dependency ${broken.id} is ${broken.status}`, dependency_id: broken.id },
           });
         }
+        // Assign it (and whatever else is runnable) in this transaction when no other round
+        // is running: task.assigned then commits and is sequenced with task.created, instead of
+        // a worker round starting after this commit (create → task.assigned p50 16 ms at 20
+        // tasks/s before). When a round holds the lock, that round or the next one — poked at
+        // this commit — hands it out. The 201 still shows the task as created (queued).
+        if (deps.every((d) => d.status === 'completed')) assignedTo = await dispatchIn(tx, emit, { wait: false });
         return row!;
       },
-      { afterCommit: notifyQueued },
+      {
+        afterCommit: () => {
+          notifyAssigned(assignedTo);
+          notifyQueued();
+        },
+      },
     );
     return toTaskDto(result);
   }
@@ -504,11 +516,13 @@ export function tasksService(deps: TasksServiceDeps) {
   }
 
   /**
-   * The dispatch round inside an open transaction (see dispatch); call it first, before any row
-   * lock. Returns the agents that got a task.
+   * The dispatch round inside an open transaction (see dispatch); call it before any row lock
+   * that a round could wait for. Returns the agents that got a task. With `wait: false` it
+   * runs only if no other round holds the lock (and returns [] otherwise).
    */
-  async function dispatchIn(tx: Tx, emit: Emit): Promise<string[]> {
-    await tx.execute(sql`select pg_advisory_xact_lock(${DISPATCH_LOCK})`);
+  async function dispatchIn(tx: Tx, emit: Emit, { wait = true }: { wait?: boolean } = {}): Promise<string[]> {
+    if (wait) await tx.execute(sql`select pg_advisory_xact_lock(${DISPATCH_LOCK})`);
+    else if (!(await repo.tryLock(tx, DISPATCH_LOCK))) return [];
     // A backlog with every agent offline (runtimes gone) used to be locked, mapped and matched
     // against no candidate on every poll: ~4.5 % of a core for 20,000 queued tasks.
     if (!(await repo.anyAgentAvailable(tx))) return [];
