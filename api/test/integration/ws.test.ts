@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryBus } from '../../src/infra/bus.js';
 import { outboxFor, withEvents } from '../../src/modules/events/outbox.js';
 import { buildTestApp, createKey, driver, type TestApp } from '../helpers/build-app.js';
+import { outboxSettled } from '../helpers/fixtures.js';
 import { WsClient } from '../helpers/ws-client.js';
 
 type Json = Record<string, any>;
@@ -181,6 +182,41 @@ describe(`websocket (${driver})`, () => {
     expect(await t.app.database.rows(sql`select id from event_outbox`)).toEqual([]);
     await ws.close();
   });
+
+  it.runIf(driver === 'postgres')(
+    'a write made while no round runs is sequenced in its own transaction, after what others staged before it',
+    async () => {
+      const sequencer = outboxFor(t.app.database, t.app.bus).sequencer!;
+      const agent = await create({ agent_type: 'aider', game_id: 'ws-inline' });
+      const ws = await WsClient.connect(t.url, { game_id: 'ws-inline' });
+      // The once-a-second sweep may start a round just when the row below is staged; then the
+      // write rightly stages too. Up to three tries for one where no round ran.
+      let inline = false;
+      for (let attempt = 0; attempt < 3 && !inline; attempt++) {
+        await outboxSettled(t.app);
+        // Committed to the outbox by another writer (not yet sequenced) before the PATCH below.
+        await t.app.database.rows(
+          sql`insert into event_outbox (type, game_id, data) values ('game.scene_updated', 'ws-inline', ${JSON.stringify({ scene: { staged: attempt } })}::jsonb)`,
+        );
+        const rounds = sequencer.stats().rounds;
+        const res = await t.request({ method: 'PATCH', url: `/agents/${agent.id}`, body: { name: `inline-${attempt}` } });
+        expect(res.statusCode).toBe(200);
+        // Both are in the log at the answer, in commit order, with no gap.
+        const updated = await ws.waitFor((f) => f.type === 'agent.updated' && f.data?.agent?.name === `inline-${attempt}`, 5_000);
+        const staged = ws.durable().find((f) => f.type === 'game.scene_updated' && f.data?.scene.staged === attempt);
+        expect(staged!.seq).toBe(updated.seq! - 1);
+        inline = sequencer.stats().rounds === rounds;
+        if (inline) {
+          // The event row was written by the agent update's own transaction.
+          const [event] = await t.app.database.rows<{ xmin: string }>(sql`select xmin::text from events where seq = ${updated.seq}`);
+          const [row] = await t.app.database.rows<{ xmin: string }>(sql`select xmin::text from agents where id = ${agent.id}`);
+          expect(event!.xmin).toBe(row!.xmin);
+        }
+      }
+      expect(inline).toBe(true);
+      await ws.close();
+    },
+  );
 
   it('delivers an event whose bus message never arrived, from the log, within about a second', async () => {
     const ws = await WsClient.connect(t.url, { game_id: 'ws-lost' });
