@@ -154,9 +154,15 @@ export function tasksRepository(database: Database) {
      * Whether any agent could take a task now (idle, or busy with room under its type's
      * concurrency). Without one, a dispatch round has nothing to do and skips locking the queue.
      */
-    /** Takes a transaction-scoped advisory lock if it is free; false (not waiting) when it is not. */
-    async tryLock(tx: Tx, key: number): Promise<boolean> {
-      const [row] = await rows(tx, sql`select pg_try_advisory_xact_lock(${key}) as ok`);
+    /**
+     * Takes a transaction-scoped advisory lock if it is free (never waiting) and, in the same
+     * round trip, says whether any agent could take work: true only when both hold.
+     */
+    async tryLockIfAgentAvailable(tx: Tx, key: number): Promise<boolean> {
+      const [row] = await rows(
+        tx,
+        sql`select pg_try_advisory_xact_lock(${key}) and exists(select 1 from agents where status in ('idle', 'busy')) as ok`,
+      );
       return row?.ok === true;
     },
 

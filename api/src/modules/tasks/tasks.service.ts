@@ -521,11 +521,12 @@ export function tasksService(deps: TasksServiceDeps) {
    * runs only if no other round holds the lock (and returns [] otherwise).
    */
   async function dispatchIn(tx: Tx, emit: Emit, { wait = true }: { wait?: boolean } = {}): Promise<string[]> {
-    if (wait) await tx.execute(sql`select pg_advisory_xact_lock(${DISPATCH_LOCK})`);
-    else if (!(await repo.tryLock(tx, DISPATCH_LOCK))) return [];
     // A backlog with every agent offline (runtimes gone) used to be locked, mapped and matched
     // against no candidate on every poll: ~4.5 % of a core for 20,000 queued tasks.
-    if (!(await repo.anyAgentAvailable(tx))) return [];
+    if (wait) {
+      await tx.execute(sql`select pg_advisory_xact_lock(${DISPATCH_LOCK})`);
+      if (!(await repo.anyAgentAvailable(tx))) return [];
+    } else if (!(await repo.tryLockIfAgentAvailable(tx, DISPATCH_LOCK))) return [];
     const queued = await repo.runnable(tx, DISPATCH_BATCH);
     if (queued.length === 0) return [];
     const games = [...new Set(queued.map((t) => t.gameId).filter((g): g is string => g !== null))];
