@@ -111,6 +111,16 @@ async function measureInterleaved(errors: string[], loads: Load[], beforeMeasuri
   });
 }
 
+/**
+ * The api's event-loop delay since the previous scrape, ms. One scrape reads (then resets)
+ * prom-client's histogram: every figure comes from the same window.
+ */
+async function eventLoopDelay(url: string): Promise<{ p50: number; p99: number; max: number }> {
+  const scraped = await scrapeMetrics(url);
+  const read = (name: string) => metric(scraped, `agentvm_nodejs_eventloop_lag_${name}_seconds`) * 1000;
+  return { p50: read('p50'), p99: read('p99'), max: read('max') };
+}
+
 /** Error-level lines of a pino JSON log (level ≥ 50). */
 function errorLines(output: string): string[] {
   return output.split('\n').filter((l) => /"level":(5\d|6\d)/.test(l));
@@ -205,10 +215,7 @@ export async function runHttp(): Promise<Row[]> {
         await scrapeMetrics(api.url); // resets the event-loop-delay histogram after the warm-up
       },
     )) as [Measured];
-    // One scrape reads (then resets) the histogram: both figures come from the measurement's window.
-    const scraped = await scrapeMetrics(api.url);
-    const eldP99 = metric(scraped, 'agentvm_nodejs_eventloop_lag_p99_seconds') * 1000;
-    const eldMax = metric(scraped, 'agentvm_nodejs_eventloop_lag_max_seconds') * 1000;
+    const { p99: eldP99, max: eldMax } = await eventLoopDelay(api.url);
     const positionsPerS = batchMeasured.result.okPerS * Math.min(BATCH, AGENTS);
     log(`PUT /agents/positions: ${n(positionsPerS)} positions/s, ELD p99 ${ms(eldP99)} (max ${ms(eldMax)})`);
 
@@ -231,12 +238,7 @@ export async function runHttp(): Promise<Row[]> {
     });
     const pacedCores = ((await cpuSeconds(api.pid)) - cpuPaced0) / paced.seconds;
     record(errors, 'api PUT /agents/positions (paced)', paced);
-    const scrapedPaced = await scrapeMetrics(api.url);
-    const pacedEld = {
-      p99: metric(scrapedPaced, 'agentvm_nodejs_eventloop_lag_p99_seconds') * 1000,
-      max: metric(scrapedPaced, 'agentvm_nodejs_eventloop_lag_max_seconds') * 1000,
-      p50: metric(scrapedPaced, 'agentvm_nodejs_eventloop_lag_p50_seconds') * 1000,
-    };
+    const pacedEld = await eventLoopDelay(api.url);
     log(
       `PUT /agents/positions paced: ${n(paced.okPerS)} calls/s, p99 ${ms(paced.p99)}, ELD p50 ${ms(pacedEld.p50)} p99 ${ms(pacedEld.p99)} (max ${ms(pacedEld.max)})`,
     );

@@ -29,24 +29,24 @@ export const ANONYMOUS: Actor = Object.freeze({
   gameId: null,
 });
 
-const keyHashes = new WeakMap<FastifyRequest, string | null>();
+const presentedKeys = new WeakMap<FastifyRequest, { key: string; hash: string } | null>();
 
 /**
- * The sha256 (hex) of the key a request presents, computed once per request: the rate limit
- * (budget key) and authentication (key lookup) both need it.
+ * The key a request presents and its sha256 (hex, hashKey), found and hashed once per request:
+ * the rate limit (budget key) and authentication (key lookup) both need them.
  */
-export function presentedKeyHash(request: FastifyRequest, allowQuery: boolean): string | null {
-  let hash = keyHashes.get(request);
-  if (hash === undefined) {
-    const key = presentedKey(request, allowQuery);
-    hash = key ? hashKey(key) : null;
-    keyHashes.set(request, hash);
+export function presented(request: FastifyRequest): { key: string; hash: string } | null {
+  let found = presentedKeys.get(request);
+  if (found === undefined) {
+    const key = presentedKey(request, request.routeOptions.config?.queryKey === true);
+    found = key ? { key, hash: hashKey(key) } : null;
+    presentedKeys.set(request, found);
   }
-  return hash;
+  return found;
 }
 
 /** The key a request presents: `Authorization: Bearer <key>`, `X-API-Key`, or (where allowed) `?api_key=`. */
-export function presentedKey(request: FastifyRequest, allowQuery: boolean): string | undefined {
+function presentedKey(request: FastifyRequest, allowQuery: boolean): string | undefined {
   const auth = request.headers.authorization;
   if (typeof auth === 'string') {
     const match = /^Bearer\s+(.+)$/i.exec(auth.trim());
@@ -92,11 +92,10 @@ export default fp(
         request.actor = ANONYMOUS;
         return;
       }
-      const allowQuery = request.routeOptions.config?.queryKey === true;
-      const key = presentedKey(request, allowQuery);
-      if (!key) throw new UnauthorizedError();
-      if (key.length > 512) throw new UnauthorizedError('invalid API key');
-      const actor = await service.authenticate(presentedKeyHash(request, allowQuery)!);
+      const found = presented(request);
+      if (!found) throw new UnauthorizedError();
+      if (found.key.length > 512) throw new UnauthorizedError('invalid API key');
+      const actor = await service.authenticate(found.hash);
       if (!actor) throw new UnauthorizedError('invalid or revoked API key');
       if (!allows(actor, access)) {
         throw new ForbiddenError(`this route needs ${describeAccess(access)}; this key has scopes [${actor.scopes.join(', ')}]`);

@@ -2,13 +2,13 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../lib/errors.js';
-import { presentedKeyHash } from './auth.js';
+import { presented } from './auth.js';
 import { writeBehindStore } from './rate-limit-store.js';
 
 /** Whose budget a request spends: its key's (hashed), or its client IP's without a key. */
 function budgetKey(request: FastifyRequest): string {
-  const hash = presentedKeyHash(request, request.routeOptions.config?.queryKey === true);
-  return hash ? `k:${hash.slice(0, 32)}` : `ip:${request.ip}`;
+  const found = presented(request);
+  return found ? `k:${found.hash.slice(0, 32)}` : `ip:${request.ip}`;
 }
 
 /**

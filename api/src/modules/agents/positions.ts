@@ -69,14 +69,20 @@ export function positionStore(deps: PositionStoreDeps) {
     placements.set(id, { ...placement, expires: Date.now() + CACHE_TTL_MS });
   }
 
+  /** The cached placement of an agent, unless absent or expired. */
+  function cached(id: string, now: number): Placement | undefined {
+    const hit = placements.get(id);
+    return hit && hit.expires > now ? hit : undefined;
+  }
+
   /** Placement of visible agents; ids unknown or not visible to the actor are left out. */
   async function resolve(ids: string[], actor: Actor): Promise<Map<string, Placement>> {
     const now = Date.now();
     const found = new Map<string, Placement>();
     const misses: string[] = [];
     for (const id of ids) {
-      const hit = placements.get(id);
-      if (hit && hit.expires > now) found.set(id, hit);
+      const hit = cached(id, now);
+      if (hit) found.set(id, hit);
       else misses.push(id);
     }
     for (const row of misses.length > 0 ? await repo.placements(misses) : []) {
@@ -155,13 +161,8 @@ export function positionStore(deps: PositionStoreDeps) {
     async update(agentId: string, body: PositionBody, actor: Actor): Promise<PositionResponse> {
       assertOpen();
       // The common case, a cached placement, answers without a turn of the event loop.
-      const hit = placements.get(agentId);
-      const placement =
-        hit && hit.expires > Date.now()
-          ? canSeeGame(actor, hit.gameId)
-            ? hit
-            : undefined
-          : (await resolve([agentId], actor)).get(agentId);
+      const hit = cached(agentId, Date.now());
+      const placement = hit ? (canSeeGame(actor, hit.gameId) ? hit : undefined) : (await resolve([agentId], actor)).get(agentId);
       if (!placement) throw new NotFoundError('agent', agentId);
       // Shutdown may have begun during the lookup, and its final flush may already have taken
       // what is pending: refuse rather than answer 200 for a position nothing will write.

@@ -101,6 +101,11 @@ function eventRows(pending: PendingEvent[], actor: string | null) {
 export async function appendEvents(tx: Tx, pending: PendingEvent[], actor: string | null): Promise<StoredEvent[]> {
   if (pending.length === 0) return [];
   await tx.execute(sql`select pg_advisory_xact_lock(${OUTBOX_LOCK})`);
+  return insertEvents(tx, pending, actor);
+}
+
+/** Inserts events into the log; the caller holds OUTBOX_LOCK. */
+async function insertEvents(tx: Tx, pending: PendingEvent[], actor: string | null): Promise<StoredEvent[]> {
   const rows = await tx.insert(eventsTable).values(eventRows(pending, actor)).returning();
   return rows.map((r) => ({ ...r, type: r.type as DurableEventType }));
 }
@@ -333,12 +338,9 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     const moved = await moveStaged(tx);
     counts.events += moved.length;
     if (moved.length >= SEQUENCE_BATCH) return { stored: moved, staged: await stageEvents(tx, pending, actor) };
-    const own = (await tx.insert(eventsTable).values(eventRows(pending, actor)).returning()).map((r) => ({
-      ...r,
-      type: r.type as DurableEventType,
-    }));
+    const own = await insertEvents(tx, pending, actor);
     counts.events += own.length;
-    return { stored: moved.length > 0 ? [...moved, ...own] : own, staged: 0 };
+    return { stored: [...moved, ...own], staged: 0 };
   }
 
   return {

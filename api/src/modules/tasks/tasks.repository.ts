@@ -73,6 +73,9 @@ function parseJson(v: unknown): unknown {
   return v;
 }
 
+/** Some agent could take a task now (anyAgentAvailable). */
+const AGENT_AVAILABLE = sql`exists(select 1 from agents where status in ('idle', 'busy'))`;
+
 async function rows(db: DbOrTx, query: SQL): Promise<Record<string, unknown>[]> {
   const result = (await db.execute(query)) as unknown as { rows: Record<string, unknown>[] };
   return result.rows;
@@ -154,20 +157,17 @@ export function tasksRepository(database: Database) {
      * Whether any agent could take a task now (idle, or busy with room under its type's
      * concurrency). Without one, a dispatch round has nothing to do and skips locking the queue.
      */
-    /**
-     * Takes a transaction-scoped advisory lock if it is free (never waiting) and, in the same
-     * round trip, says whether any agent could take work: true only when both hold.
-     */
-    async tryLockIfAgentAvailable(tx: Tx, key: number): Promise<boolean> {
-      const [row] = await rows(
-        tx,
-        sql`select pg_try_advisory_xact_lock(${key}) and exists(select 1 from agents where status in ('idle', 'busy')) as ok`,
-      );
+    async anyAgentAvailable(tx: Tx): Promise<boolean> {
+      const [row] = await rows(tx, sql`select ${AGENT_AVAILABLE} as ok`);
       return row?.ok === true;
     },
 
-    async anyAgentAvailable(tx: Tx): Promise<boolean> {
-      const [row] = await rows(tx, sql`select exists(select 1 from agents where status in ('idle', 'busy')) as ok`);
+    /**
+     * Takes a transaction-scoped advisory lock if it is free (never waiting) and, in the same
+     * round trip, says whether any agent could take work (anyAgentAvailable): true only when both hold.
+     */
+    async tryLockIfAgentAvailable(tx: Tx, key: number): Promise<boolean> {
+      const [row] = await rows(tx, sql`select pg_try_advisory_xact_lock(${key}) and ${AGENT_AVAILABLE} as ok`);
       return row?.ok === true;
     },
 
