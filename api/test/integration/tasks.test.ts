@@ -620,3 +620,33 @@ describe(`assignment at creation (${driver})`, () => {
     },
   );
 });
+
+describe(`worker pre-check: hasWork (${driver})`, () => {
+  // No embedded worker: the queue changes only through these requests.
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({ config: { worker: { embedded: false } } });
+  });
+  afterAll(async () => t?.close());
+
+  it('says whether a round could dispatch or start anything, for the worker’s agent types', async () => {
+    const repo = tasksRepository(t.app.database);
+    expect(await repo.hasWork(['remote'])).toBe(false);
+
+    // Assigned at creation to a free agent: work for a worker of its type only.
+    const agent = await insertAgent(t.app, { gameId: 'g-has-work', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+    const assigned = await t.request({ method: 'POST', url: '/tasks/assign', body: { description: 'a', agent_id: agent.id } });
+    expect((await t.request({ method: 'GET', url: `/tasks/${assigned.json().id}` })).json().status).toBe('assigned');
+    expect(await repo.hasWork(['remote'])).toBe(true);
+    expect(await repo.hasWork(['claude'])).toBe(false);
+    expect(await repo.hasWork([])).toBe(false);
+
+    // A runnable queued task is work for every worker (any round dispatches every type)…
+    const queued = await t.request({ method: 'POST', url: '/tasks/assign', body: { description: 'q', game_id: 'g-has-work-nobody' } });
+    expect(queued.statusCode).toBe(201);
+    expect(await repo.hasWork(['claude'])).toBe(true);
+    // …but not before its run_after (a retry's backoff).
+    await t.app.database.db.execute(sql`update tasks set run_after = now() + interval '1 hour' where id = ${queued.json().id}::uuid`);
+    expect(await repo.hasWork(['claude'])).toBe(false);
+  });
+});

@@ -61,6 +61,8 @@ export function createWorker(deps: WorkerDeps) {
   let pendingWake = false;
   let loop: Promise<void> | null = null;
   let lastReap = 0;
+  /** The last round assigned and started nothing. */
+  let quiet = false;
   let unsubscribe: (() => void) | null = null;
 
   function poke(): void {
@@ -107,9 +109,16 @@ export function createWorker(deps: WorkerDeps) {
       const reaped = await service.reap();
       if (reaped.expired || reaped.timedOut || reaped.offline) log.info(reaped, 'reaper: leases expired, tasks timed out, agents offline');
     }
+    // A round after one that found nothing first asks, in one statement without the dispatch
+    // lock, whether there is anything to do. The loop is woken by every task and agent event
+    // (a task's own activity changes and completion included): at 20 tasks/s most rounds found
+    // nothing, and each was a transaction of six statements holding the dispatch lock that a
+    // creating request then found taken (and assigned nothing itself).
+    if (quiet && !(await service.hasWork(types))) return;
     // Dispatches for every runtime (external agents' tasks too) and starts what this worker runs.
     const free = Math.max(0, config.worker.concurrency - running.size);
-    const started = await service.dispatchAndStart(types, free);
+    const { assigned, started } = await service.dispatchAndStart(types, free);
+    quiet = assigned === 0 && started.length === 0;
     for (const row of started) run(row);
     if (free > 0 && started.length === free) poke(); // there may be more
   }
