@@ -224,6 +224,21 @@ interface SequencedRow {
   created_at: Date | string;
 }
 
+const bySeq = (a: StoredEvent, b: StoredEvent) => a.seq - b.seq;
+
+/** A row of `returning` from the events table (sort them by seq: returning has no order). */
+function toStored(r: SequencedRow): StoredEvent {
+  return {
+    seq: Number(r.seq),
+    type: r.type as DurableEventType,
+    gameId: r.game_id,
+    agentId: r.agent_id,
+    taskId: r.task_id,
+    data: typeof r.data === 'string' ? (JSON.parse(r.data) as Record<string, unknown>) : r.data,
+    createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
+  };
+}
+
 export function createSequencer(options: SequencerOptions): Sequencer {
   const { db, bus } = options;
   let onError = options.onError ?? (() => undefined);
@@ -253,17 +268,7 @@ export function createSequencer(options: SequencerOptions): Sequencer {
       insert into events (type, game_id, agent_id, task_id, actor, data, created_at)
       select type, game_id, agent_id, task_id, actor, data, created_at from moved order by id
       returning seq, type, game_id, agent_id, task_id, data, created_at`)) as unknown as { rows: SequencedRow[] };
-    return result.rows
-      .map((r) => ({
-        seq: Number(r.seq),
-        type: r.type as DurableEventType,
-        gameId: r.game_id,
-        agentId: r.agent_id,
-        taskId: r.task_id,
-        data: typeof r.data === 'string' ? (JSON.parse(r.data) as Record<string, unknown>) : r.data,
-        createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
-      }))
-      .sort((a, b) => a.seq - b.seq);
+    return result.rows.map(toStored).sort(bySeq);
   }
 
   /** One transaction: take the lock, move a batch from the outbox into the log, commit, publish. */
@@ -328,19 +333,53 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     // Under load a round is nearly always running here: stage (one statement) rather than try
     // the lock and probably fail, or hold it across this commit while the round waits.
     if (closed || running) return null;
-    const lock = (await tx.execute(sql`select pg_try_advisory_xact_lock(${OUTBOX_LOCK}) as ok`)) as unknown as {
-      rows: Array<{ ok: boolean }>;
+    // One statement (it was three round trips: the try-lock, the move, the insert): try the
+    // lock; if taken, move what others staged into the log and append this writer's events after
+    // them — unless the move was a full batch (more may be waiting: then they are staged behind).
+    // The statement's snapshot is taken before the lock: a writer whose commit falls between the
+    // two is moved by the next round, behind these events — it committed concurrently with this
+    // transaction, so neither order contradicts what either could have read. Anything this
+    // writer read was committed before the snapshot and goes first. Rows a round committing in
+    // between already moved are skipped by the delete (the row is gone), never moved twice.
+    const own = pending.map((e, i) => ({
+      i,
+      type: e.type,
+      game_id: e.gameId,
+      agent_id: e.agentId ?? null,
+      task_id: e.taskId ?? null,
+      data: e.data,
+    }));
+    const result = (await tx.execute(sql`
+      with lock as materialized (select pg_try_advisory_xact_lock(${OUTBOX_LOCK}) as ok),
+      moved as (
+        delete from event_outbox
+        where (select ok from lock) and id in (select id from event_outbox order by id limit ${SEQUENCE_BATCH})
+        returning id, type, game_id, agent_id, task_id, actor, data, created_at),
+      counted as materialized (select count(*)::int as n from moved),
+      ins as (
+        insert into events (type, game_id, agent_id, task_id, actor, data, created_at)
+        select type, game_id, agent_id, task_id, actor, data, created_at from (
+          select 0 as src, id as ord, type, game_id, agent_id, task_id, actor, data, created_at from moved
+          union all
+          select 1, e.i, e.type, e.game_id, e.agent_id, e.task_id, ${actor}::uuid, e.data, statement_timestamp()
+          from jsonb_to_recordset(${JSON.stringify(own)}::jsonb) as e(i bigint, type text, game_id text, agent_id uuid, task_id uuid, data jsonb)
+          where (select ok from lock) and (select n from counted) < ${SEQUENCE_BATCH}
+        ) x
+        order by src, ord
+        returning seq, type, game_id, agent_id, task_id, data, created_at)
+      select (select ok from lock) as locked, (select n from counted) as moved, ins.*
+      from (select 1) as one left join ins on true`)) as unknown as {
+      rows: Array<SequencedRow & { locked: boolean; moved: number; seq: string | number | null }>;
     };
-    if (lock.rows[0]?.ok !== true) return null;
-    // Everything staged before is committed before this statement: it goes first. A writer
-    // must never see its events overtake ones committed before its own (a full batch means
-    // there may be more waiting: then its events are staged behind them).
-    const moved = await moveStaged(tx);
-    counts.events += moved.length;
-    if (moved.length >= SEQUENCE_BATCH) return { stored: moved, staged: await stageEvents(tx, pending, actor) };
-    const own = await insertEvents(tx, pending, actor);
-    counts.events += own.length;
-    return { stored: [...moved, ...own], staged: 0 };
+    const first = result.rows[0];
+    if (first?.locked !== true) return null;
+    const stored = result.rows
+      .filter((r) => r.seq !== null)
+      .map(toStored)
+      .sort(bySeq);
+    counts.events += stored.length;
+    if (Number(first.moved) >= SEQUENCE_BATCH) return { stored, staged: await stageEvents(tx, pending, actor) };
+    return { stored, staged: 0 };
   }
 
   return {
