@@ -23,12 +23,17 @@
  * task.started over WebSocket) or handler start (baselines) − the client's send time.
  * Exactly-once: every api task completed, attempts = 1, one task.completed in the log and one on
  * the socket each; every baseline job ran once (and its queue is empty / all completed).
+ * CPU time per task (per job) of the throughput phase is noted for both, from /proc: the api
+ * process against the baseline's worker process + this process (its enqueuer), and every local
+ * `postgres` process — less noisy than tasks/s on a shared machine, and it shows what bounds
+ * tasks/s here: two cores divided by the CPU one task costs on all of them.
  */
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { Scope } from './lib/cleanup.js';
 import { createDatabase } from './lib/db.js';
 import { DURATION_S } from './lib/env.js';
+import { cpuSeconds, postgresCpuSeconds } from './lib/load.js';
 import { percentile } from './lib/stats.js';
 import { markdownTable, type Row } from './lib/table.js';
 import { QueueBaseline, type QueueKind } from './lib/tasks-queue.js';
@@ -174,6 +179,7 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
     if (!(await tap.waitFor(warm, 'task.completed', 60_000))) throw new Error(`api (${runtime}): warm-up tasks did not complete in 60 s`);
 
     const ids: string[] = [];
+    const cpu0 = { api: await cpuSeconds(a.pid), pg: await postgresCpuSeconds() };
     const start = nowMs();
     await closedLoops(N, ENQUEUERS, async () => void ids.push(await create()));
     const createdS = (nowMs() - start) / 1000;
@@ -184,6 +190,12 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
     }
     const last = Math.max(...ids.map((id) => tap!.tasks.get(id)!.at.get('task.completed')!));
     const elapsedS = (last - start) / 1000;
+    // CPU time per task of the throughput phase (from /proc; the api's and every local postgres
+    // process's): varies less between runs than tasks/s on a shared machine.
+    const cpuMs = {
+      api: (((await cpuSeconds(a.pid)) - cpu0.api) / N) * 1000,
+      pg: (((await postgresCpuSeconds()) - cpu0.pg) / N) * 1000,
+    };
 
     const paced: string[] = [];
     await pacedFor(LATENCY_RATE, DURATION_S, async () => void paced.push(await create()));
@@ -242,7 +254,7 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
       elapsedS,
       errors,
       notes: [
-        `${N} tasks created in ${createdS.toFixed(1)} s (${Math.round(N / createdS)}/s), all completed after ${elapsedS.toFixed(1)} s; ${(
+        `${N} tasks created in ${createdS.toFixed(1)} s (${Math.round(N / createdS)}/s), all completed after ${elapsedS.toFixed(1)} s; CPU per task: api ${cpuMs.api.toFixed(2)} ms, postgres ${cpuMs.pg.toFixed(2)} ms; ${(
           Number(perTask[0]!.n) / all.length
         ).toFixed(1)} durable events per task; a backlog of ${N} drains at ${Math.round(drainPerS)}/s`,
         `database clocks: assigned_at − created_at p99 ${Number(dbLat[0]?.assign99).toFixed(1)} ms, started_at − created_at p99 ${Number(
@@ -287,11 +299,19 @@ async function runQueue(kind: QueueKind): Promise<Result> {
     await closedLoops(WARM, ENQUEUERS, () => queue.add(nowMs()));
     await waitHandled(N + WARM);
 
+    const cpu0 = { worker: await cpuSeconds(queue.pid), enqueuer: process.cpuUsage(), pg: await postgresCpuSeconds() };
     const start = nowMs();
     await closedLoops(N, ENQUEUERS, () => queue.add(nowMs()));
     const createdS = (nowMs() - start) / 1000;
     const done = await waitHandled(N + WARM + N);
     const elapsedS = (done.lastDoneAt - start) / 1000;
+    // The same CPU split as the api's: worker + enqueuing client (this process, which does
+    // little else meanwhile) against the api process, and every local postgres process.
+    const enq = process.cpuUsage(cpu0.enqueuer);
+    const cpuMs = {
+      client: (((await cpuSeconds(queue.pid)) - cpu0.worker + (enq.user + enq.system) / 1e6) / N) * 1000,
+      pg: (((await postgresCpuSeconds()) - cpu0.pg) / N) * 1000,
+    };
 
     await queue.mark();
     let sent = 0;
@@ -327,6 +347,7 @@ async function runQueue(kind: QueueKind): Promise<Result> {
       errors,
       notes: [
         `${N} jobs, enqueued in ${createdS.toFixed(1)} s (${Math.round(N / createdS)}/s), all run after ${elapsedS.toFixed(1)} s; ` +
+          `CPU per job: worker + enqueuer ${cpuMs.client.toFixed(2)} ms, postgres ${cpuMs.pg.toFixed(2)} ms; ` +
           `a backlog of ${N} drains at ${Math.round(drainPerS)}/s`,
       ],
     };

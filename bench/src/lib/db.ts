@@ -24,6 +24,7 @@ export async function createDatabase(label: string): Promise<BenchDatabase> {
     url: url.toString(),
     name,
     async drop() {
+      if (process.env.BENCH_KEEP_DB) return;
       const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
       await c.connect();
       try {

@@ -2,7 +2,7 @@
  * HTTP load for the REST benchmarks: autocannon (programmatic, in this process) with exact
  * per-request latencies, plus small helpers to call the api and read its /metrics.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import autocannon from 'autocannon';
 import { BENCH_KEY } from './env.js';
@@ -296,6 +296,39 @@ export async function cpuSeconds(pid: number): Promise<number> {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * CPU time (user + system) every local `postgres` process has used so far, in seconds: the
+ * server's backends, WAL writer, checkpointer and so on. NaN when none is visible (a remote
+ * server, or no /proc). Backends that exit take their time with them: compare across a phase
+ * whose connections stay open (a pool).
+ */
+export async function postgresCpuSeconds(): Promise<number> {
+  let total = 0;
+  let found = 0;
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return Number.NaN;
+  }
+  await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map(async (pid) => {
+        try {
+          const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+          if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') return;
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          total += (Number(fields[11]) + Number(fields[12])) / 100;
+          found++;
+        } catch {
+          // gone meanwhile
+        }
+      }),
+  );
+  return found > 0 ? total : Number.NaN;
 }
 
 /** "12,345" */

@@ -84,6 +84,11 @@ export class QueueBaseline {
     return this.enqueuer!.add(t0);
   }
 
+  /** The worker process (for its CPU time). */
+  get pid(): number {
+    return this.proc.pid ?? Number.NaN;
+  }
+
   private call<T>(req: QueueRequest): Promise<T> {
     if (this.exited) return Promise.reject(new Error(`${this.kind} process is gone`));
     const id = this.nextId++;
