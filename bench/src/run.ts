@@ -83,7 +83,17 @@ async function postgresVersion(): Promise<string> {
   const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
   await client.connect();
   try {
-    return (await client.query<{ version: string }>('select version()')).rows[0]!.version;
+    const version = (await client.query<{ version: string }>('select version()')).rows[0]!.version;
+    // Settings that change what the database figures mean (this machine's CI config turns
+    // autovacuum off: nothing is vacuumed during a run).
+    const { rows } = await client.query<{ name: string; setting: string; unit: string | null }>(
+      `select name, setting, unit from pg_settings
+        where name in ('autovacuum', 'shared_buffers', 'synchronous_commit', 'fsync', 'max_connections') order by name`,
+    );
+    const settings = rows.map((r) =>
+      r.name === 'shared_buffers' ? `shared_buffers ${(Number(r.setting) * 8) / 1024} MB` : `${r.name} ${r.setting}`,
+    );
+    return `${version}; ${settings.join(', ')}`;
   } finally {
     await client.end();
   }
