@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { batchPositionsBody, createAgentBody, listAgentsQuery, patchAgentBody, positionBody } from '../../src/contract/agents.js';
+import { serializerCompiler } from 'fastify-type-provider-zod';
+import {
+  batchPositionsBody,
+  createAgentBody,
+  listAgentsQuery,
+  patchAgentBody,
+  positionBody,
+  positionJson,
+  positionResponse,
+  type PositionResponse,
+} from '../../src/contract/agents.js';
 import { connectBody, disconnectBody, sceneBody, sceneIdParam } from '../../src/contract/games.js';
 import { issuesToDetails } from '../../src/plugins/validation.js';
 
@@ -85,5 +95,23 @@ describe('game contract', () => {
     expect(blamed(connectBody, { game_id: 'g', token: 'x' })).toEqual(['token: unknown field']);
     expect(blamed(disconnectBody, { session_id: '42' })).toEqual(['session_id: must be a UUID']);
     expect(blamed(sceneBody, { game_id: 'g', bounds: { min: { x: 0, y: 0, z: 0 } } })).toEqual(['bounds.max: Required']);
+  });
+
+  it('writes the move route’s 200 exactly as the zod response serializer would, extra fields left out', () => {
+    const zodJson = serializerCompiler({ schema: positionResponse, method: 'PUT', url: '/agents/:agent_id/position', httpStatus: '200' });
+    const samples = [
+      { agent_id: '6f1c2d3e-4b5a-4c6d-8e7f-8091a2b3c4d5', position: { x: 1.5, y: -2, z: 0 }, rotation_y: 0.25, scene_id: null },
+      {
+        agent_id: '6f1c2d3e-4b5a-4c6d-8e7f-8091a2b3c4d5',
+        position: { x: 1e21, y: -0.000001, z: 3 },
+        rotation_y: -3.14,
+        scene_id: 'town "square"',
+      },
+    ];
+    for (const sample of samples) {
+      const withExtras: PositionResponse = Object.assign({}, sample, { game_id: 'secret', version: 7 });
+      expect(positionJson(withExtras)).toBe(zodJson(withExtras));
+      expect(JSON.parse(positionJson(withExtras))).toEqual(sample);
+    }
   });
 });

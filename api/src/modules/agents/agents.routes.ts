@@ -8,6 +8,7 @@ import {
   listAgentsQuery,
   patchAgentBody,
   positionBody,
+  positionJson,
   positionResponse,
 } from '../../contract/agents.js';
 import { commonErrors, errorBody, page, uuid } from '../../contract/common.js';
@@ -102,7 +103,13 @@ export const agentsRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: positionResponse, 404: errorBody, ...bodyErrors },
       },
     },
-    async (request) => positions.update(request.params.agent_id, request.body, request.actor),
+    async (request, reply) => {
+      const moved = await positions.update(request.params.agent_id, request.body, request.actor);
+      // The hot route's 200 is written by positionJson, not re-validated (errors are thrown
+      // before this and keep the route's schema serializer).
+      reply.serializer(positionJson);
+      return moved;
+    },
   );
 
   app.put(
