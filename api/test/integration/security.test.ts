@@ -367,6 +367,26 @@ describe(`security (${driver})`, () => {
     }
   });
 
+  it('with no CORS origins (production’s default), no CORS headers at all, and OPTIONS is an unknown route needing a key', async () => {
+    const closed = await buildTestApp({ config: { http: { cors_origins: [] } } });
+    try {
+      const res = await closed.app.inject({ method: 'GET', url: '/health', headers: { origin: 'http://localhost:5173' } });
+      expect(res.statusCode).toBe(200);
+      expect(Object.keys(res.headers).filter((h) => h.startsWith('access-control-') || h === 'vary')).toEqual([]);
+      const preflight = await closed.app.inject({
+        method: 'OPTIONS',
+        url: '/agents',
+        headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'GET' },
+      });
+      check(preflight, 'OPTIONS without CORS');
+      expect(preflight.statusCode).toBe(401);
+      expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+      expect((await closed.request({ method: 'OPTIONS', url: '/agents' })).statusCode).toBe(404);
+    } finally {
+      await closed.close();
+    }
+  });
+
   it('refuses WebSocket upgrades without a key, with a bad or revoked one (401 in the error shape); accepts every scope', async () => {
     const upgrade = (query: string, headers: Record<string, string>) =>
       new Promise<{ open: true } | { status: number; body: string }>((resolve, reject) => {
