@@ -73,7 +73,7 @@ function parseJson(v: unknown): unknown {
   return v;
 }
 
-/** Some agent could take a task now: idle, or busy with room under its type's concurrency. */
+/** Some agent might take a task now: one idle or busy (whether a busy one has room under its type's concurrency is the candidates' count). */
 const AGENT_AVAILABLE = sql`exists(select 1 from agents where status in ('idle', 'busy'))`;
 
 /**
