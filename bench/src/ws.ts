@@ -200,7 +200,6 @@ interface ApiResult {
   moves: Phase;
   /** RATE moves/s spread over CLIENTS clients, each watching its own game (one delivery per move). */
   spread: Phase;
-  spreadErrors: string[];
   movesLow: Phase;
   batches: Phase;
   durable: Phase;
@@ -356,7 +355,6 @@ async function runApi(): Promise<ApiResult> {
     return {
       moves,
       spread,
-      spreadErrors,
       movesLow,
       batches,
       durable,

@@ -289,13 +289,17 @@ export function metric(metrics: Map<string, number>, name: string): number {
 /** CPU time (user + system) a process has used so far, in seconds (from /proc; NaN elsewhere). */
 export async function cpuSeconds(pid: number): Promise<number> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the line (11 and 12 after the command).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return statCpuSeconds(await readFile(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return Number.NaN;
   }
+}
+
+/** user + system seconds from a /proc/<pid>/stat line. */
+function statCpuSeconds(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the line (11 and 12 after the command).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /**
@@ -320,8 +324,7 @@ export async function postgresCpuSeconds(): Promise<number> {
         try {
           const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
           if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') return;
-          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          total += (Number(fields[11]) + Number(fields[12])) / 100;
+          total += statCpuSeconds(stat);
           found++;
         } catch {
           // gone meanwhile

@@ -73,7 +73,10 @@ function parseJson(v: unknown): unknown {
   return v;
 }
 
-/** Some agent might take a task now: one idle or busy (whether a busy one has room under its type's concurrency is the candidates' count). */
+/**
+ * Some agent might take a task now: one idle or busy (whether a busy one has room under its
+ * type's concurrency is the candidates' count).
+ */
 const AGENT_AVAILABLE = sql`exists(select 1 from agents where status in ('idle', 'busy'))`;
 
 /**
@@ -230,14 +233,15 @@ export function tasksRepository(database: Database) {
     },
 
     /**
-     * Whether a worker round could have anything to do: a runnable queued task (for any agent)
-     * or an assigned task waiting to be started by an agent of these types. One statement, no
-     * transaction, no lock — a worker that found nothing last time asks this before a round.
+     * Whether a worker round could have anything to do: a runnable queued task (for any agent;
+     * the dispatcher's own read, so the same rules and the same index scan) or an assigned task
+     * waiting to be started by an agent of these types. One statement, no transaction, no lock —
+     * a worker that found nothing last time asks this before a round.
      */
     async hasWork(agentTypes: string[]): Promise<boolean> {
       const [r] = await rows(
         db,
-        sql`select exists(select 1 from tasks where status = 'queued' and team_size is null and run_after <= statement_timestamp())
+        sql`select exists(select 1 from agentvm_runnable_tasks(1))
                 or exists(select 1 from tasks t join agents a on a.id = t.agent_id
                           where t.status = 'assigned' and a.agent_type = any(${pgArray(agentTypes)}::text[])) as ok`,
       );
