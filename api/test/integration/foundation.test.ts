@@ -173,6 +173,44 @@ describe(`foundation (${driver})`, () => {
   });
 });
 
+describe.runIf(driver === 'postgres')('statements on Postgres', () => {
+  it('a parameterized statement is prepared once per connection and then runs on a generic plan', async () => {
+    const { sql } = await import('drizzle-orm');
+    const created = await createTestDatabase();
+    // One connection, so every statement below runs on the same session.
+    const db = await openDatabase({ url: created.url, poolSize: 1, dataDir: '', statementTimeoutMs: 5000 });
+    try {
+      for (let i = 0; i < 10; i++) {
+        const [row] = await db.rows<{ n: number }>(sql`select ${i}::int + 1 as n`);
+        expect(row!.n).toBe(i + 1);
+      }
+      const prepared = await db.rows<{ name: string; generic_plans: string; custom_plans: string }>(
+        sql`select name, generic_plans, custom_plans from pg_prepared_statements where statement = ${'select $1::int + 1 as n'}`,
+      );
+      expect(prepared).toHaveLength(1);
+      expect(prepared[0]!.name).toMatch(/^agentvm_\d+$/);
+      // Planned for its first five runs, then on the generic plan.
+      expect(Number(prepared[0]!.custom_plans)).toBe(5);
+      expect(Number(prepared[0]!.generic_plans)).toBe(5);
+      // A rolled-back transaction keeps its connection's statements; a statement that fails to
+      // parse fails as it did unnamed, and the next ones run.
+      await db.db
+        .transaction(async (tx) => {
+          await tx.execute(sql`select ${2}::int + 1 as n`);
+          tx.rollback();
+        })
+        .catch(() => undefined);
+      await expect(db.rows(sql`select ${1}::int frm nowhere`)).rejects.toThrow(/Failed query/);
+      await expect(db.rows(sql`select ${1}::int frm nowhere`)).rejects.toThrow(/Failed query/);
+      const [again] = await db.rows<{ n: number }>(sql`select ${41}::int + 1 as n`);
+      expect(again!.n).toBe(42);
+    } finally {
+      await db.close();
+      await created.drop();
+    }
+  });
+});
+
 describe.runIf(driver === 'postgres')('readiness follows the backing services', () => {
   it('/ready turns 503 when Postgres or Redis goes away and 200 when they return; no crash', async () => {
     const created = await createTestDatabase();
