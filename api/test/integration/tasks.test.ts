@@ -650,3 +650,55 @@ describe(`worker pre-check: hasWork (${driver})`, () => {
     expect(await repo.hasWork(['claude'])).toBe(false);
   });
 });
+
+describe.runIf(driver === 'postgres')('a create that leaves dispatch to the round under way (postgres)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({
+      config: {
+        agent_types: { quick: { runtime: 'simulated', capabilities: ['code'], speed: 0.005, seed: 3, personality_failures: false } },
+      },
+    });
+  });
+  afterAll(async () => t?.close());
+
+  it('is one statement with the same task, the same task.created and the same outcome as the transaction', async () => {
+    const keyId = '00000000-0000-0000-0000-0000000000aa';
+    const actor = { keyId, name: 'test', scopes: ['admin' as const], gameId: null };
+    const body = {
+      description: 'Build the "north" bridge',
+      task_type: 'building',
+      priority: 'high' as const,
+      game_id: 'g-quick',
+      required_capabilities: ['code', 'code', 'say "hi"'],
+      metadata: { a: [1, { b: null }], ü: 'x' },
+      timeout_s: 42,
+      max_attempts: 2,
+    };
+    // Nobody can run them yet: both stay queued, so what was written can be compared.
+    const quick = await t.app.tasks.create(body, actor, { inlineDispatch: false });
+    const viaTx = await t.app.tasks.create(body, actor, { inlineDispatch: true });
+    for (const task of [quick, viaTx]) {
+      expect(task).toMatchObject({ status: 'queued', priority: 'high', game_id: 'g-quick', required_capabilities: ['code', 'say "hi"'] });
+      const [created] = await eventsOf(t.app, { taskId: task.id, type: 'task.created' });
+      // The event's task is the response's task, field by field (built by SQL for the quick one).
+      expect(created!.data).toEqual({ task });
+      expect(created!.actor).toBe(keyId);
+      expect(created!.gameId).toBe('g-quick');
+      expect((await t.request({ method: 'GET', url: `/tasks/${task.id}` })).json()).toEqual(task);
+    }
+    const { id: _a, created_at: _b, run_after: _c, updated_at: _d, ...rest } = quick;
+    const { id: _e, created_at: _f, run_after: _g, updated_at: _h, ...restTx } = viaTx;
+    expect(rest).toEqual(restTx);
+
+    // A targeted one to an agent of the game is handed out by the worker's next round and runs.
+    const agent = await insertAgent(t.app, { gameId: 'g-quick', agentType: 'quick', capabilities: ['code'] });
+    const targeted = await t.app.tasks.create({ description: 'walk', agent_id: agent.id }, actor, { inlineDispatch: false });
+    expect(targeted).toMatchObject({ status: 'queued', agent_id: agent.id, game_id: 'g-quick' });
+    const done = await waitForStatus(t, targeted.id, 'completed');
+    expect(done.attempts).toBe(1);
+    const types = (await eventsOf(t.app, { taskId: targeted.id })).map((e) => e.type);
+    expect(types.slice(0, 3)).toEqual(['task.created', 'task.assigned', 'task.started']);
+    expect(types.at(-1)).toBe('task.completed');
+  });
+});

@@ -94,6 +94,23 @@ async function rows(db: DbOrTx, query: SQL): Promise<Record<string, unknown>[]> 
   return result.rows;
 }
 
+/** What a queued task without dependencies is created with (the rest are column defaults). */
+export interface QueuedTaskValues {
+  id: string;
+  description: string;
+  taskType: string;
+  priority: number;
+  agentId: string | null;
+  targeted: boolean;
+  agentType: string | null;
+  gameId: string | null;
+  requiredCapabilities: string[];
+  timeoutS: number;
+  maxAttempts: number;
+  metadata: Record<string, unknown>;
+  createdBy: string | null;
+}
+
 /** A task that just started, with what its runtime needs to know about the agent running it. */
 export type StartedTask = TaskRow & { runner: { name: string; personality: string; agentType: string } };
 
@@ -129,6 +146,34 @@ export function tasksRepository(database: Database) {
     },
     async insert(tx: Tx, values: (typeof tasks.$inferInsert)[]): Promise<TaskRow[]> {
       return tx.insert(tasks).values(values).returning();
+    },
+    /**
+     * A queued task with no dependencies and its task.created staged in the outbox, as ONE
+     * statement outside any transaction (Postgres with a sequencer only): the event's task is
+     * built by agentvm_task_json (migration 0004), the same shape toTaskDto gives the response.
+     * Statement-level atomicity: both rows or neither. For a create that leaves dispatch to the
+     * round under way (see tasks.service.ts `create`): it was BEGIN, INSERT, the dispatch
+     * try-lock that fails, the outbox INSERT, COMMIT.
+     */
+    async insertQueued(v: QueuedTaskValues, actor: string | null): Promise<TaskRow> {
+      const [row] = await rows(
+        db,
+        sql`with t as (
+          insert into tasks (id, description, task_type, status, priority, agent_id, targeted, agent_type, game_id,
+            required_capabilities, timeout_s, max_attempts, metadata, created_by)
+          values (${v.id}::uuid, ${v.description}, ${v.taskType}, 'queued', ${v.priority}::int, ${v.agentId}::uuid,
+            ${v.targeted}::boolean, ${v.agentType}::text, ${v.gameId}::text, ${pgTextArray(v.requiredCapabilities)}::text[],
+            ${v.timeoutS}::int, ${v.maxAttempts}::int, ${JSON.stringify(v.metadata)}::jsonb, ${v.createdBy}::uuid)
+          returning *
+        ), staged as (
+          insert into event_outbox (type, game_id, agent_id, task_id, actor, data, created_at)
+          select 'task.created', t.game_id, t.agent_id, t.id, ${actor}::uuid,
+            jsonb_build_object('task', agentvm_task_json(row(t.*)::tasks)), statement_timestamp()
+          from t
+        )
+        select * from t`,
+      );
+      return rawToTask(row!);
     },
     async list(filter: {
       status?: string | undefined;
