@@ -222,6 +222,50 @@ describe(`tasks (${driver})`, () => {
     expect(late).toMatchObject({ status: 'failed', error: { code: 'dependency_failed' } });
   });
 
+  it('a claim starts the task under a lease, makes the agent busy and logs exactly these events', async () => {
+    const agent = await insertAgent(t.app, {
+      gameId: 'g-claim-events',
+      agentType: 'remote',
+      capabilities: ['code'],
+      lastSeenAt: new Date(),
+    });
+    const runtimeKey = await createKey(t, ['runtime']);
+    // 250 characters, each two UTF-16 units: the activity detail is its first 200 characters.
+    const description = '🛠'.repeat(250);
+    const created = (await assign({ description, agent_id: agent.id })).json();
+    const claim = await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id } });
+    expect(claim.statusCode).toBe(200);
+    const { task, lease } = claim.json();
+    expect(task).toMatchObject({ id: created.id, status: 'running', attempts: 1, progress: 0, agent_id: agent.id });
+    expect(lease.expires_at).toBe(task.lease_expires_at);
+    const detail = '🛠'.repeat(200);
+    const events = await eventsOf(t.app, { taskId: created.id });
+    expect(events.map((e) => e.type)).toEqual(['task.created', 'task.assigned', 'task.started', 'agent.state_changed']);
+    expect(events[2]!.data).toEqual({ task_id: created.id, agent_id: agent.id, attempt: 1, activity: 'thinking' });
+    expect(events[2]!.actor).toBe(events[3]!.actor);
+    expect(events[3]!.data).toEqual({
+      agent_id: agent.id,
+      status: 'busy',
+      previous_status: 'idle',
+      activity: 'thinking',
+      activity_detail: detail,
+      task_id: created.id,
+    });
+    const seen = (await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json();
+    expect(seen).toMatchObject({ status: 'busy', activity: 'thinking', activity_detail: detail, current_task_id: created.id });
+    // Nothing more to claim; the lease completes it once.
+    expect((await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id } })).statusCode).toBe(
+      204,
+    );
+    const done = await t.request({
+      method: 'POST',
+      url: `/runtime/tasks/${created.id}/complete`,
+      key: runtimeKey,
+      body: { lease_token: lease.token, result: { ok: 1 } },
+    });
+    expect(done.json()).toMatchObject({ status: 'completed', result: { ok: 1 } });
+  });
+
   it('completes a collaborative task with a team of 3 distinct agents', async () => {
     const team = await Promise.all([1, 2, 3, 4].map(() => insertAgent(t.app, { gameId: 'g-team' })));
     const res = await t.request({

@@ -294,9 +294,32 @@ export function tasksRepository(database: Database) {
     },
 
     /** Whether a task waits, assigned, for this agent's runtime to claim it. */
-    async hasAssigned(agentId: string): Promise<boolean> {
-      const [r] = await rows(db, sql`select exists(select 1 from tasks where agent_id = ${agentId}::uuid and status = 'assigned') as ok`);
-      return r?.ok === true;
+    /** The agent, and whether a task waits for it to start (status assigned): one read for a claim. */
+    async findAgentForClaim(agentId: string): Promise<(AgentRow & { hasAssigned: boolean }) | undefined> {
+      const [row] = await db
+        .select({
+          ...getTableColumns(agents),
+          hasAssigned: sql<boolean>`exists(select 1 from tasks where tasks.agent_id = agents.id and tasks.status = 'assigned')`,
+        })
+        .from(agents)
+        .where(eq(agents.id, agentId))
+        .limit(1);
+      return row;
+    },
+
+    /**
+     * A claim's start in one statement (Postgres; migration 0005): the agent's first assigned
+     * task goes running under a fresh lease, the agent busy, task.started (and
+     * agent.state_changed) staged. 'team': a subtask, left unchanged for the transaction.
+     */
+    async claimAssigned(
+      agentId: string,
+      leaseS: number,
+      actor: string | null,
+    ): Promise<{ outcome: 'started' | 'none' | 'team'; task: TaskRow | null }> {
+      const [row] = await rows(db, sql`select outcome, task from agentvm_claim_assigned(${agentId}::uuid, ${leaseS}::int, ${actor}::uuid)`);
+      const outcome = (row?.outcome ?? 'none') as 'started' | 'none' | 'team';
+      return { outcome, task: outcome === 'started' ? rawToTask(row!.task as Record<string, unknown>) : null };
     },
 
     /**

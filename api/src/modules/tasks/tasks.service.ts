@@ -9,6 +9,7 @@ import type { EventBus } from '../../infra/bus.js';
 import { assertVisible, resolveReadGame, resolveWriteGame, type Actor } from '../../lib/access.js';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
+import { firstCharacters } from '../../lib/text.js';
 import { decodeTimeKey, timeKeyCursor, toPage, type Page } from '../../lib/pagination.js';
 import { publishVolatile, outboxFor, withEvents, type Emit, type Sequencer } from '../events/outbox.js';
 import { aggregateParentStatus, backoffMs, chooseAgent, isEligible, isFinal, type CandidateAgent, type QueuedTask } from './assignment.js';
@@ -648,7 +649,8 @@ export function tasksService(deps: TasksServiceDeps) {
         agentId: row.agentId!,
         taskId: row.id,
         activity: (row.parentId ? 'collaborating' : 'thinking') as Activity,
-        activityDetail: row.description.slice(0, 200),
+        // By characters, like left() in the claim's function (migration 0005).
+        activityDetail: firstCharacters(row.description, 200),
       }));
       const changes = await repo.markBusy(tx, next);
       for (const [i, row] of batch.entries()) {
@@ -698,8 +700,8 @@ export function tasksService(deps: TasksServiceDeps) {
    * and was seen within a quarter of its type's heartbeat_timeout_s (at most 10 s): the reaper
    * only looks at last_seen_at once a whole timeout has passed.
    */
-  async function touchAgent(agentId: string, actor: Actor): Promise<AgentRow> {
-    const [row] = await database.db.select().from(agents).where(eq(agents.id, agentId)).limit(1);
+  async function touchAgent(agentId: string, actor: Actor): Promise<AgentRow & { hasAssigned: boolean }> {
+    const row = await repo.findAgentForClaim(agentId);
     const seen = assertVisible(actor, row, 'agent', agentId);
     const type = config.agent_types[seen.agentType];
     const timeoutS = type?.runtime === 'external' ? type.heartbeat_timeout_s : undefined;
@@ -720,7 +722,7 @@ export function tasksService(deps: TasksServiceDeps) {
       }
       return touched!;
     });
-    return result;
+    return { ...result, hasAssigned: seen.hasAssigned };
   }
 
   /**
@@ -763,9 +765,21 @@ export function tasksService(deps: TasksServiceDeps) {
     }
     // Only an agent with nothing assigned waits for a dispatch round (that wait was most of a
     // claim's time under load).
-    if (!(await repo.hasAssigned(agentId))) {
+    if (!agent.hasAssigned) {
       if (options.dispatch === false) return null;
       await dispatchShared();
+    }
+    if (outbox.sequencer) {
+      // One statement instead of a transaction of five round trips (BEGIN, start, busy, outbox
+      // INSERT, COMMIT); a subtask still takes the transaction, which also updates its parent.
+      const claimed = await repo.claimAssigned(agentId, leaseS, actor.keyId);
+      if (claimed.outcome === 'none') return null;
+      if (claimed.outcome === 'started') {
+        // The runtime hears of the task once its task.started is in the log.
+        await outbox.sequencer.sequence();
+        const row = claimed.task!;
+        return { task: toTaskDto(row), lease: { token: row.leaseToken!, expires_at: row.leaseExpiresAt!.toISOString() } };
+      }
     }
     const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
       const started = await repo.startAssigned(tx, { agentId }, 1, leaseS);
