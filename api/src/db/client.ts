@@ -63,11 +63,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  * instead of planning it again on every call. Unnamed, parse, analysis and planning were a third
  * of Postgres's CPU time in the task benchmark (perf, 2026-12-04): every statement was planned
  * on every call. Prepared statements outlive a transaction's rollback and end with their
- * connection. The names are bounded: texts beyond MAX_NAMED_STATEMENTS (some statement built
- * with a variable number of placeholders) run unnamed, as before.
+ * connection. The names are bounded, and so is what each Postgres session keeps (a parse tree
+ * and a plan each): the api sends ~75 distinct texts in the tasks bench; texts beyond
+ * MAX_NAMED_STATEMENTS (a statement built with a variable number of placeholders, say) run
+ * unnamed, as before.
  */
 const statementNames = new Map<string, string>();
-export const MAX_NAMED_STATEMENTS = 2000;
+export const MAX_NAMED_STATEMENTS = 500;
 
 function statementName(text: string): string | undefined {
   let name = statementNames.get(text);
