@@ -35,8 +35,13 @@ export const runtimeRoutes: FastifyPluginAsyncZod = async (app) => {
       // agent it chose; a waiting claim pokes it instead. Claims that each ran a round kept the
       // dispatch lock busy, and new tasks queued behind them.
       const dispatch = waitS === 0 || app.worker === null;
+      // The agent is read (visibility, type) and touched at most once a second per request;
+      // wake-ups in between only try to start what was assigned.
+      let checkedAt = 0;
       for (let first = true; ; first = false) {
-        const claimed = await service.claim(agentId, request.actor, { dispatch });
+        const recheck = Date.now() - checkedAt < 1000;
+        if (!recheck) checkedAt = Date.now();
+        const claimed = await service.claim(agentId, request.actor, { dispatch, recheck });
         if (claimed) return reply.code(200).send(claimed);
         if (!dispatch && first) app.worker?.poke();
         const remaining = deadline - Date.now();
