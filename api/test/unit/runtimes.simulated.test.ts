@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { agentTypeSchema } from '../../src/config/schema.js';
 import type { ProgressReport, RuntimeTask } from '../../src/modules/runtimes/runtime.js';
 import { PERSONALITIES, createSimulatedRuntime, planRun, seededRandom } from '../../src/modules/runtimes/simulated.js';
@@ -181,6 +181,32 @@ describe('simulated runtime', () => {
     const aborted = new AbortController();
     aborted.abort();
     expect((await run(task(), slow, aborted.signal)).reports).toEqual([]);
+  });
+
+  it('steps shorter than a timer tick add up instead of each waiting for an event-loop turn', async () => {
+    const timers: number[] = [];
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      // ~8 s × 0.00001: every step well under a millisecond.
+      const tiny = config({ speed: 0.00001, personality_failures: false });
+      const steps = planRun(task(), tiny, seededRandom(7, task().id, 1)).steps.length;
+      const { outcome, reports } = await run(task(), tiny);
+      timers.push(spy.mock.calls.length);
+      expect(outcome.ok).toBe(true);
+      expect(steps).toBeGreaterThan(3);
+      // Every step still reports, in order; at most one timer for the whole run.
+      expect(reports.filter((r) => r.activity !== undefined)).toHaveLength(steps);
+      expect(reports.at(-1)?.progress).toBe(1);
+      expect(timers[0]).toBeLessThanOrEqual(1);
+      // Steps of a millisecond or more still sleep one by one.
+      spy.mockClear();
+      const cfg = config({ speed: 0.005, personality_failures: false });
+      const longSteps = planRun(task(), cfg, seededRandom(7, task().id, 1)).steps.filter((s) => s.ms >= 1).length;
+      await run(task(), cfg);
+      expect(spy.mock.calls.length).toBeGreaterThanOrEqual(longSteps);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('keeps to timeout_s: work that needs longer runs until the deadline, then fails with timeout', async () => {

@@ -282,14 +282,19 @@ export function createSimulatedRuntime(config: SimulatedConfig): Runtime {
       const started = Date.now();
       const budgetMs = task.timeoutS * 1000;
       let elapsedMs = 0; // planned time, so the timeout point is as reproducible as the trace
+      // Planned time not slept yet. Steps shorter than a timer's resolution (1 ms: a fast speed
+      // setting) add up instead of each waiting for its own event-loop turn — on a busy loop
+      // each such turn took milliseconds, and a task of ten sub-millisecond steps took ~50 ms.
+      let owedMs = 0;
       for (let i = 0; i < plan.steps.length; i++) {
+        if (ctx.signal.aborted) return cancelled;
         const step = plan.steps[i]!;
         ctx.report({ activity: step.activity, activityDetail: step.detail, message: step.detail });
         const failsHere = i === plan.failAt;
         // A failure strikes halfway through its step.
         const stepMs = failsHere ? step.ms / 2 : step.ms;
         if (elapsedMs + stepMs > budgetMs) {
-          if (!(await sleep(Math.max(0, budgetMs - elapsedMs), ctx.signal))) return cancelled;
+          if (!(await sleep(owedMs + Math.max(0, budgetMs - elapsedMs), ctx.signal))) return cancelled;
           return {
             ok: false,
             error: {
@@ -300,7 +305,11 @@ export function createSimulatedRuntime(config: SimulatedConfig): Runtime {
             retryable: false,
           };
         }
-        if (!(await sleep(stepMs, ctx.signal))) return cancelled;
+        owedMs += stepMs;
+        if (owedMs >= 1 || failsHere) {
+          if (!(await sleep(owedMs, ctx.signal))) return cancelled;
+          owedMs = 0;
+        }
         elapsedMs += stepMs;
         if (failsHere) {
           return {
