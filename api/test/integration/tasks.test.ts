@@ -645,6 +645,35 @@ describe(`assignment at creation (${driver})`, () => {
   });
 
   it.runIf(driver === 'postgres')(
+    'a round that waits for the dispatch lock reads the queue after the wait, in the same statement',
+    async () => {
+      await insertAgent(t.app, { gameId: 'g-wait-round', lastSeenAt: new Date() }); // some agent is available
+      const repo = tasksRepository(t.app.database);
+      const pg = (await import('pg')).default;
+      const holder = new pg.Client({ connectionString: t.databaseUrl! });
+      await holder.connect();
+      let seen: string[] | null = null;
+      try {
+        await holder.query('begin');
+        await holder.query('select pg_advisory_xact_lock(72616003)'); // tasks.service DISPATCH_LOCK
+        const round = t.app.database.db.transaction(async (tx) => {
+          seen = (await repo.runnable(tx, 10_000, { waitLock: 72616003 })).map((row) => row.id);
+        });
+        await new Promise((r) => setTimeout(r, 50));
+        expect(seen).toBeNull(); // still waiting for the lock
+        // Created (and committed) while the round waits: runnable by the clock after the wait.
+        const body = { description: 'created while the round waited', game_id: 'g-no-agents', priority: 'critical' };
+        const created = (await t.request({ method: 'POST', url: '/tasks/assign', body })).json().id;
+        await holder.query('commit');
+        await round;
+        expect(seen).toContain(created);
+      } finally {
+        await holder.end();
+      }
+    },
+  );
+
+  it.runIf(driver === 'postgres')(
     'does not wait when another dispatch round holds the lock: the task stays queued for that round',
     async () => {
       await insertAgent(t.app, { gameId: 'g-at-create-busy', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });

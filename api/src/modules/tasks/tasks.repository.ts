@@ -81,13 +81,13 @@ const AGENT_AVAILABLE = sql`exists(select 1 from agents where status in ('idle',
 
 /**
  * What a dispatch round's read of the queue is conditional on, in the same statement: nothing;
- * some agent being available (without one a backlog was read, mapped and matched against no
- * candidate on every poll: ~4.5 % of a core for 20,000 queued tasks); or, in addition, taking
- * the dispatch lock if it is free (never waiting). The lock is then taken after the statement's
- * snapshot — harmless for a round that never waits: a task committed in between pokes the
- * worker, whose next round hands it out.
+ * or the dispatch lock and some agent being available (without one a backlog was read, mapped and
+ * matched against no candidate on every poll: ~4.5 % of a core for 20,000 queued tasks). The
+ * lock is either waited for before the read (`waitLock`, migration 0006) or taken only if it is
+ * free (`tryLock`). A tried lock is taken after the statement's snapshot — harmless for a round
+ * that never waits: a task committed in between pokes the worker, whose next round hands it out.
  */
-export type DispatchGate = 'none' | 'available' | { tryLock: number };
+export type DispatchGate = 'none' | { tryLock: number } | { waitLock: number };
 
 async function rows(db: DbOrTx, query: SQL): Promise<Record<string, unknown>[]> {
   const result = (await db.execute(query)) as unknown as { rows: Record<string, unknown>[] };
@@ -225,14 +225,17 @@ export function tasksRepository(database: Database) {
       // run_after is later than its start) and handed out an older, lower-priority one first.
       // The gate is an uncorrelated subquery: evaluated once, before any row is read (a one-time
       // filter), so a closed gate costs no scan and returns nothing.
-      const open =
-        gate === 'none'
-          ? sql`true`
-          : gate === 'available'
-            ? sql`(select ${AGENT_AVAILABLE})`
-            : sql`(select pg_try_advisory_xact_lock(${gate.tryLock}) and ${AGENT_AVAILABLE})`;
-      // The function (migration 0003) reads the queue with a plain index scan, which marks the
-      // queue index's entries of tasks that left it as dead, so they are not read again.
+      // The functions (migrations 0003, 0006) read the queue with a plain index scan, which marks
+      // the queue index's entries of tasks that left it as dead, so they are not read again.
+      if (typeof gate === 'object' && 'waitLock' in gate) {
+        // Takes the lock, waiting for it, then reads the queue by the clock after the wait.
+        const waited = await rows(
+          tx,
+          sql`select * from agentvm_dispatch_queue(${limit}::int, ${gate.waitLock}::bigint) as t order by t.priority desc, t.created_at, t.id`,
+        );
+        return waited.map(rawToTask);
+      }
+      const open = gate === 'none' ? sql`true` : sql`(select pg_try_advisory_xact_lock(${gate.tryLock}) and ${AGENT_AVAILABLE})`;
       const result = await rows(
         tx,
         sql`select * from agentvm_runnable_tasks(${limit}::int) as t where ${open} order by t.priority desc, t.created_at, t.id`,

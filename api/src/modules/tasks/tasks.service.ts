@@ -578,10 +578,10 @@ export function tasksService(deps: TasksServiceDeps) {
    * runs only if no other round holds the lock (and returns [] otherwise).
    */
   async function dispatchIn(tx: Tx, emit: Emit, { wait = true }: { wait?: boolean } = {}): Promise<string[]> {
-    // A waiting round takes the lock first (its read then sees every task committed while it
-    // waited); a round that never waits tries the lock in its read of the queue (one statement).
-    if (wait) await tx.execute(sql`select pg_advisory_xact_lock(${DISPATCH_LOCK})`);
-    const queued = await repo.runnable(tx, DISPATCH_BATCH, wait ? 'available' : { tryLock: DISPATCH_LOCK });
+    // A waiting round takes the lock before it reads the queue (its read then sees every task
+    // committed while it waited); a round that never waits tries the lock in its read. Either
+    // way one statement (migration 0006 for the waiting one).
+    const queued = await repo.runnable(tx, DISPATCH_BATCH, wait ? { waitLock: DISPATCH_LOCK } : { tryLock: DISPATCH_LOCK });
     if (queued.length === 0) return [];
     const games = [...new Set(queued.map((t) => t.gameId).filter((g): g is string => g !== null))];
     const targets = [...new Set(queued.filter((t) => t.targeted && t.agentId).map((t) => t.agentId!))];
