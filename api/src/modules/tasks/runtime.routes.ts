@@ -35,11 +35,11 @@ export const runtimeRoutes: FastifyPluginAsyncZod = async (app) => {
       // agent it chose; a waiting claim pokes it instead. Claims that each ran a round kept the
       // dispatch lock busy, and new tasks queued behind them.
       const dispatch = waitS === 0 || app.worker === null;
-      // The agent is read (visibility, type) and touched at most once a second per request;
+      // A waiting claim reads (visibility, type) and touches its agent at most once a second;
       // wake-ups in between only try to start what was assigned.
       let checkedAt = 0;
       for (let first = true; ; first = false) {
-        const recheck = Date.now() - checkedAt < 1000;
+        const recheck = !dispatch && Date.now() - checkedAt < 1000;
         if (!recheck) checkedAt = Date.now();
         const claimed = await service.claim(agentId, request.actor, { dispatch, recheck });
         if (claimed) return reply.code(200).send(claimed);

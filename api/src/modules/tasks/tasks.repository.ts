@@ -99,6 +99,7 @@ export interface QueuedTaskValues {
   id: string;
   description: string;
   taskType: string;
+  status: 'queued';
   priority: number;
   agentId: string | null;
   targeted: boolean;
@@ -161,7 +162,7 @@ export function tasksRepository(database: Database) {
         sql`with t as (
           insert into tasks (id, description, task_type, status, priority, agent_id, targeted, agent_type, game_id,
             required_capabilities, timeout_s, max_attempts, metadata, created_by)
-          values (${v.id}::uuid, ${v.description}, ${v.taskType}, 'queued', ${v.priority}::int, ${v.agentId}::uuid,
+          values (${v.id}::uuid, ${v.description}, ${v.taskType}, ${v.status}, ${v.priority}::int, ${v.agentId}::uuid,
             ${v.targeted}::boolean, ${v.agentType}::text, ${v.gameId}::text, ${pgTextArray(v.requiredCapabilities)}::text[],
             ${v.timeoutS}::int, ${v.maxAttempts}::int, ${JSON.stringify(v.metadata)}::jsonb, ${v.createdBy}::uuid)
           returning *
@@ -296,7 +297,6 @@ export function tasksRepository(database: Database) {
       return r?.ok === true;
     },
 
-    /** Whether a task waits, assigned, for this agent's runtime to claim it. */
     /** The agent, and whether a task waits for it to start (status assigned): one read for a claim. */
     async findAgentForClaim(agentId: string): Promise<(AgentRow & { hasAssigned: boolean }) | undefined> {
       const [row] = await db

@@ -14,7 +14,7 @@ import { decodeTimeKey, timeKeyCursor, toPage, type Page } from '../../lib/pagin
 import { publishVolatile, outboxFor, withEvents, type Emit, type Sequencer } from '../events/outbox.js';
 import { aggregateParentStatus, backoffMs, chooseAgent, isEligible, isFinal, type CandidateAgent, type QueuedTask } from './assignment.js';
 import { priorityToInt, toTaskDto, toTaskStatusDto } from './tasks.mapper.js';
-import { rawToTask, tasksRepository, type StartedTask } from './tasks.repository.js';
+import { rawToTask, tasksRepository, type QueuedTaskValues, type StartedTask } from './tasks.repository.js';
 
 /** Serializes dispatch across replicas and workers: assignment is one short transaction at a time. */
 const DISPATCH_LOCK = 72_616_003;
@@ -312,7 +312,7 @@ export function tasksService(deps: TasksServiceDeps) {
     return {
       description,
       taskType: body.task_type ?? 'general',
-      status: 'queued',
+      status: 'queued' as const,
       priority: priorityToInt((body.priority as Priority | undefined) ?? 'normal'),
       requiredCapabilities: [...new Set(body.required_capabilities ?? [])],
       timeoutS: body.timeout_s ?? Math.round(config.tasks.default_timeout_s),
@@ -371,29 +371,19 @@ export function tasksService(deps: TasksServiceDeps) {
   async function create(body: AssignTaskBody, actor: Actor, options: { inlineDispatch?: boolean } = {}): Promise<Task> {
     const description = resolveDescription(body);
     const agentType = checkType('preferred_type', body.preferred_type);
+    const values = ({ gameId, agent }: Awaited<ReturnType<typeof resolveTarget>>): QueuedTaskValues => ({
+      id: newId(),
+      ...baseValues(body, actor, description),
+      agentId: agent?.id ?? null,
+      targeted: agent !== null,
+      agentType: agent ? agent.agentType : agentType,
+      gameId,
+    });
     const inline = options.inlineDispatch ?? dispatchLockUsers === 0;
     if (!inline && outbox.sequencer && (body.depends_on ?? []).length === 0) {
       const sequencer = outbox.sequencer;
-      const { gameId, agent } = await resolveTarget(database.db, actor, body.agent_id, body.game_id);
-      const base = baseValues(body, actor, description);
-      const row = await repo.insertQueued(
-        {
-          id: newId(),
-          description: base.description,
-          taskType: base.taskType,
-          priority: base.priority,
-          agentId: agent?.id ?? null,
-          targeted: agent !== null,
-          agentType: agent ? agent.agentType : agentType,
-          gameId,
-          requiredCapabilities: base.requiredCapabilities,
-          timeoutS: base.timeoutS,
-          maxAttempts: base.maxAttempts,
-          metadata: base.metadata,
-          createdBy: base.createdBy,
-        },
-        actor.keyId,
-      );
+      const target = await resolveTarget(database.db, actor, body.agent_id, body.game_id);
+      const row = await repo.insertQueued(values(target), actor.keyId);
       notifyQueued();
       // Like any request's events: answered once they are in the log (the caller may read them).
       await sequencer.sequence();
@@ -405,20 +395,10 @@ export function tasksService(deps: TasksServiceDeps) {
         outbox,
         actor.keyId,
         async (tx, emit) => {
-          const { gameId, agent } = await resolveTarget(tx, actor, body.agent_id, body.game_id);
+          const target = await resolveTarget(tx, actor, body.agent_id, body.game_id);
           const deps = await loadDependencies(tx, actor, body.depends_on ?? []);
-          const [row] = await repo.insert(tx, [
-            {
-              id: newId(),
-              ...baseValues(body, actor, description),
-              agentId: agent?.id ?? null,
-              targeted: agent !== null,
-              agentType: agent ? agent.agentType : agentType,
-              gameId,
-              dependsOn: deps.map((d) => d.id),
-            },
-          ]);
-          emit({ type: 'task.created', gameId, agentId: row!.agentId, taskId: row!.id, data: { task: toTaskDto(row!) } });
+          const [row] = await repo.insert(tx, [{ ...values(target), dependsOn: deps.map((d) => d.id) }]);
+          emit({ type: 'task.created', gameId: row!.gameId, agentId: row!.agentId, taskId: row!.id, data: { task: toTaskDto(row!) } });
           const broken = deps.find((d) => d.status === 'failed' || d.status === 'cancelled');
           if (broken) {
             return finishTask(tx, emit, row!, 'failed', {
@@ -760,10 +740,11 @@ export function tasksService(deps: TasksServiceDeps) {
     actor: Actor,
     options: { dispatch?: boolean; recheck?: boolean } = {},
   ): Promise<{ task: Task; lease: Lease } | null> {
-    // `recheck`: the same request checked and touched the agent a moment ago and was woken to
-    // try again (a long-poll without dispatch): only the start is tried, one statement on
-    // Postgres, instead of reading the agent again first (about one claim per task in the bench).
-    if (!(options.recheck && options.dispatch === false)) {
+    // `recheck` (only for a long-poll that leaves dispatch to the worker): the same request
+    // checked and touched the agent a moment ago and was woken to try again, so only the start
+    // is tried — one statement on Postgres — instead of reading the agent again first (about one
+    // claim per task in the bench).
+    if (!options.recheck) {
       const agent = await touchAgent(agentId, actor);
       const typeConfig = config.agent_types[agent.agentType];
       if (typeConfig && typeConfig.runtime !== 'external') {
