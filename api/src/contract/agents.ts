@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { metadata, position, timestamp, uuid } from './common.js';
+import { isPlainPosition, isPlainPositionBatch, withFastPath } from './fast-path.js';
 
 export const AGENT_STATUSES = ['idle', 'busy', 'offline', 'error'] as const;
 export type AgentStatus = (typeof AGENT_STATUSES)[number];
@@ -66,9 +67,8 @@ export const patchAgentBody = z
   .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, capabilities, personality, scene_id, metadata' });
 export type PatchAgentBody = z.infer<typeof patchAgentBody>;
 
-export const positionBody = z
-  .object({ x: finite, y: finite, z: finite, rotation_y: finite.optional(), scene_id: sceneId.optional() })
-  .strict();
+const positionFields = { x: finite, y: finite, z: finite, rotation_y: finite.optional(), scene_id: sceneId.optional() };
+export const positionBody = withFastPath(z.object(positionFields).strict(), (data) => isPlainPosition(data, false));
 export type PositionBody = z.infer<typeof positionBody>;
 
 export const positionResponse = z.object({ agent_id: uuid, position, rotation_y: z.number(), scene_id: z.string().nullable() });
@@ -90,14 +90,17 @@ export function positionJson(r: PositionResponse): string {
 }
 
 export const MAX_BATCH_POSITIONS = 1000;
-export const batchPositionsBody = z
-  .object({
-    positions: z
-      .array(positionBody.extend({ agent_id: uuid }).strict())
-      .min(1)
-      .max(MAX_BATCH_POSITIONS, `at most ${MAX_BATCH_POSITIONS} agents per call`),
-  })
-  .strict();
+export const batchPositionsBody = withFastPath(
+  z
+    .object({
+      positions: z
+        .array(z.object({ ...positionFields, agent_id: uuid }).strict())
+        .min(1)
+        .max(MAX_BATCH_POSITIONS, `at most ${MAX_BATCH_POSITIONS} agents per call`),
+    })
+    .strict(),
+  (data) => isPlainPositionBatch(data, MAX_BATCH_POSITIONS),
+);
 export const batchPositionsResponse = z.object({
   updated: z.number().int(),
   not_found: z.array(uuid).describe('agents that do not exist (or are not visible to this key); their positions were ignored'),

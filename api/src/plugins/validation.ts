@@ -1,5 +1,6 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
+import { fastPathOf } from '../contract/fast-path.js';
 import { AppError, type ErrorDetail } from '../lib/errors.js';
 
 function valueAt(data: unknown, path: PropertyKey[]): unknown {
@@ -96,12 +97,15 @@ export class RequestValidationError extends AppError {
 /**
  * Validates body, querystring and params with the route's zod schema. Fastify turns a returned
  * Error into the request's error, which the error handler renders in the contract's shape.
+ * A schema with a fast path (contract/fast-path.ts: the position routes) is checked by hand
+ * first; what the hand check does not plainly accept goes through the walk and zod as always.
  */
-export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
-  ({ schema, httpPart }) =>
-  (raw) => {
+export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, httpPart }) => {
+  const fast = fastPathOf(schema);
+  return (raw) => {
     // Fastify hands an absent body over as null; routes with an optional body accept that.
     const data = httpPart === 'body' && raw === null ? undefined : raw;
+    if (fast?.(data)) return { value: data };
     const unsafe = findUnsafe(data);
     if (unsafe !== null) return { error: new RequestValidationError([unsafe], httpPart ?? 'body') };
     const result = schema.safeParse(data);
@@ -116,3 +120,4 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
     }
     return { error: new RequestValidationError(issuesToDetails(result.error.issues, data), httpPart ?? 'body') };
   };
+};

@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
+import { batchPositionsBody, positionBody } from '../../src/contract/agents.js';
 import { openDatabase } from '../../src/db/client.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildTestApp, driver, type TestApp, type TestAppOptions } from '../helpers/build-app.js';
@@ -130,6 +131,40 @@ describe(`positions (${driver})`, () => {
     });
     expect(tooMany.statusCode).toBe(400);
     expect(tooMany.json().error.message).toMatch(/^positions: at most 1000/);
+  });
+
+  it('checks plainly valid position bodies by hand and sends the rest to zod (same answers)', async () => {
+    const agents = await Promise.all([1, 2].map(() => create('g-fast')));
+    const single = vi.spyOn(positionBody, 'safeParse');
+    const batch = vi.spyOn(batchPositionsBody, 'safeParse');
+    try {
+      const moved = await t.request({ method: 'PUT', url: `/agents/${agents[0]!.id}/position`, body: { x: 1, y: 2, z: 3, scene_id: 's' } });
+      expect(moved.statusCode).toBe(200);
+      const many = await t.request({
+        method: 'PUT',
+        url: '/agents/positions',
+        body: { positions: agents.map((a, n) => ({ agent_id: a.id, x: n, y: 0, z: 0, rotation_y: 10 })) },
+      });
+      expect(many.json()).toEqual({ updated: 2, not_found: [] });
+      expect(single).not.toHaveBeenCalled();
+      expect(batch).not.toHaveBeenCalled();
+      // Anything the hand check does not plainly take is zod's to judge and word.
+      const bad = await t.request({
+        method: 'PUT',
+        url: '/agents/positions',
+        body: { positions: [{ agent_id: agents[0]!.id, x: 0, y: 0, z: 0, w: 1 }] },
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().error.details).toEqual([{ field: 'positions.0.w', message: 'unknown field' }]);
+      expect(batch).toHaveBeenCalledTimes(1);
+      const bad1 = await t.request({ method: 'PUT', url: `/agents/${agents[0]!.id}/position`, body: { x: 1, y: 2, z: 3, scene_id: '' } });
+      expect(bad1.statusCode).toBe(400);
+      expect(bad1.json().error.details[0].field).toBe('scene_id');
+      expect(single).toHaveBeenCalledTimes(1);
+    } finally {
+      single.mockRestore();
+      batch.mockRestore();
+    }
   });
 
   it('flushes pending positions on graceful shutdown', async () => {

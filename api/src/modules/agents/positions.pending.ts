@@ -50,7 +50,13 @@ export class PendingPositions {
    * rotation) keeps the value of the one it replaces: coalescing must not lose a scene change.
    */
   put(write: PositionWrite): void {
-    this.pending.set(write.agentId, fillFrom(write, this.pending.get(write.agentId)));
+    // `write` is the caller's fresh object: completed in place (the hot path allocates nothing).
+    const older = this.pending.get(write.agentId);
+    if (older) {
+      write.rotationY ??= older.rotationY;
+      write.sceneId ??= older.sceneId;
+    }
+    this.pending.set(write.agentId, write);
   }
 
   /** The newest position accepted for an agent and not yet known to be in the database. */

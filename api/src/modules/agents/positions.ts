@@ -99,11 +99,11 @@ export function positionStore(deps: PositionStoreDeps) {
     return found;
   }
 
-  function accept(
-    agentId: string,
-    placement: Placement,
-    body: PositionBody,
-  ): { response: PositionResponse; event: VolatileEvent<'agent.moved'> } {
+  /**
+   * Takes a position: pending for the next flush, the cached placement updated, and the
+   * agent.moved event returned — whose data is also the route's response.
+   */
+  function accept(agentId: string, placement: Placement, body: PositionBody): VolatileEvent<'agent.moved'> {
     const rotationY = body.rotation_y ?? placement.rotationY;
     const sceneId = body.scene_id ?? placement.sceneId;
     placement.rotationY = rotationY;
@@ -111,14 +111,10 @@ export function positionStore(deps: PositionStoreDeps) {
     // Only what the write names goes to the row; the rest keeps the row's value (another
     // replica or a PATCH may have changed it since this replica cached it).
     pending.put({ agentId, x: body.x, y: body.y, z: body.z, rotationY: body.rotation_y ?? null, sceneId: body.scene_id ?? null });
-    const position = { x: body.x, y: body.y, z: body.z };
     return {
-      response: { agent_id: agentId, position, rotation_y: rotationY, scene_id: sceneId },
-      event: {
-        type: 'agent.moved',
-        gameId: placement.gameId,
-        data: { agent_id: agentId, position, rotation_y: rotationY, scene_id: sceneId },
-      },
+      type: 'agent.moved',
+      gameId: placement.gameId,
+      data: { agent_id: agentId, position: { x: body.x, y: body.y, z: body.z }, rotation_y: rotationY, scene_id: sceneId },
     };
   }
 
@@ -167,31 +163,51 @@ export function positionStore(deps: PositionStoreDeps) {
       // Shutdown may have begun during the lookup, and its final flush may already have taken
       // what is pending: refuse rather than answer 200 for a position nothing will write.
       assertOpen();
-      const { response, event } = accept(agentId, placement, body);
+      const event = accept(agentId, placement, body);
       if (placement.gameId) deps.onGameTraffic?.(placement.gameId);
       await publishVolatile(bus, [event]);
-      return response;
+      return event.data;
     },
 
     async updateMany(items: Array<PositionBody & { agent_id: string }>, actor: Actor): Promise<{ updated: number; not_found: string[] }> {
       assertOpen();
-      const ids = [...new Set(items.map((i) => i.agent_id))];
-      const visible = await resolve(ids, actor);
-      assertOpen(); // as in update(): the final flush may have run during the lookup
-      const events: VolatileEvent[] = [];
-      const games = new Set<string>();
-      let updated = 0;
-      for (const item of items) {
-        const placement = visible.get(item.agent_id);
-        if (!placement) continue;
-        events.push(accept(item.agent_id, placement, item).event);
-        if (placement.gameId) games.add(placement.gameId);
-        updated++;
+      // One pass over the cache; only agents it misses are looked up (one query), and a batch
+      // whose agents are all cached is taken without a turn of the event loop.
+      const now = Date.now();
+      const placed: Array<Placement | undefined> = new Array<Placement | undefined>(items.length);
+      let misses: string[] | undefined;
+      for (let i = 0; i < items.length; i++) {
+        const hit = cached(items[i]!.agent_id, now);
+        if (hit) placed[i] = canSeeGame(actor, hit.gameId) ? hit : undefined;
+        else (misses ??= []).push(items[i]!.agent_id);
       }
-      for (const game of games) deps.onGameTraffic?.(game);
+      if (misses) {
+        const found = await resolve(misses, actor);
+        assertOpen(); // as in update(): the final flush may have run during the lookup
+        for (let i = 0; i < items.length; i++) placed[i] ??= found.get(items[i]!.agent_id);
+      }
+      const events: VolatileEvent[] = [];
+      let notFound: Set<string> | undefined;
+      let game: string | null = null;
+      let games: Set<string> | undefined;
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        const placement = placed[i];
+        if (!placement) {
+          (notFound ??= new Set()).add(item.agent_id);
+          continue;
+        }
+        events.push(accept(item.agent_id, placement, item));
+        // A batch is nearly always one game's: a set only when a second one shows up.
+        if (placement.gameId !== null && placement.gameId !== game) {
+          if (game === null) game = placement.gameId;
+          else (games ??= new Set([game])).add(placement.gameId);
+        }
+      }
+      for (const g of games ?? (game === null ? [] : [game])) deps.onGameTraffic?.(g);
       // One bus message for the whole batch.
       await publishVolatile(bus, events);
-      return { updated, not_found: ids.filter((id) => !visible.has(id)) };
+      return { updated: events.length, not_found: notFound ? [...notFound] : [] };
     },
 
     /** The newest accepted position of an agent on this replica, if not yet in the database. */
