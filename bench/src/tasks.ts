@@ -152,7 +152,9 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
     await closedLoops(N, ENQUEUERS, async () => void backlog.push(await create()));
     const drainStart = nowMs();
     if (runtime === 'bench') loops = runtimeLoops(runtimeRest, agents, loopErrors);
-    else for (let i = 0; i < CONCURRENCY; i++) agents.push(await createAgent(i));
+    // Sixteen at a time, as a worker pool starts its slots together (created one by one, the
+    // backlog's drain included the ramp of 64 sequential create requests).
+    else await closedLoops(CONCURRENCY, ENQUEUERS, async (i) => void agents.push(await createAgent(i)));
     if (!(await tap.waitFor(backlog, 'task.completed', DONE_TIMEOUT_MS))) {
       throw new Error(`api (${runtime}): ${tap.missing(backlog, 'task.completed').length} of ${N} queued tasks not completed`);
     }
