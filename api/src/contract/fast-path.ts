@@ -27,8 +27,9 @@ const UUID = z.regexes.uuid();
 
 const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
 
-/** A plain JSON object (not an array, not null). */
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** An object as JSON.parse makes one (not an array, not null, no other prototype). */
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 
 /** Own enumerable keys, counted without allocating. */
 function keyCount(o: object): number {
@@ -43,7 +44,7 @@ function keyCount(o: object): number {
  * agent_id a UUID when asked for, and no other key.
  */
 export function isPlainPosition(v: unknown, withAgent: boolean): boolean {
-  if (!isObject(v) || Object.getPrototypeOf(v) !== Object.prototype) return false;
+  if (!isPlainObject(v)) return false;
   if (!finite(v.x) || !finite(v.y) || !finite(v.z)) return false;
   let known = 3;
   if (v.rotation_y !== undefined) {
@@ -64,7 +65,7 @@ export function isPlainPosition(v: unknown, withAgent: boolean): boolean {
 
 /** `{ positions: [...] }` with 1–`max` plain batch items and no other key. */
 export function isPlainPositionBatch(v: unknown, max: number): boolean {
-  if (!isObject(v) || Object.getPrototypeOf(v) !== Object.prototype || keyCount(v) !== 1) return false;
+  if (!isPlainObject(v) || keyCount(v) !== 1) return false;
   const items = v.positions;
   if (!Array.isArray(items) || items.length < 1 || items.length > max) return false;
   for (let i = 0; i < items.length; i++) if (!isPlainPosition(items[i], true)) return false;

@@ -187,27 +187,22 @@ export function positionStore(deps: PositionStoreDeps) {
         for (let i = 0; i < items.length; i++) placed[i] ??= found.get(items[i]!.agent_id);
       }
       const events: VolatileEvent[] = [];
-      let notFound: Set<string> | undefined;
-      let game: string | null = null;
-      let games: Set<string> | undefined;
+      const notFound = new Set<string>();
+      const games = new Set<string>();
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
         const placement = placed[i];
         if (!placement) {
-          (notFound ??= new Set()).add(item.agent_id);
+          notFound.add(item.agent_id);
           continue;
         }
         events.push(accept(item.agent_id, placement, item));
-        // A batch is nearly always one game's: a set only when a second one shows up.
-        if (placement.gameId !== null && placement.gameId !== game) {
-          if (game === null) game = placement.gameId;
-          else (games ??= new Set([game])).add(placement.gameId);
-        }
+        if (placement.gameId) games.add(placement.gameId);
       }
-      for (const g of games ?? (game === null ? [] : [game])) deps.onGameTraffic?.(g);
+      for (const game of games) deps.onGameTraffic?.(game);
       // One bus message for the whole batch.
       await publishVolatile(bus, events);
-      return { updated: events.length, not_found: notFound ? [...notFound] : [] };
+      return { updated: events.length, not_found: [...notFound] };
     },
 
     /** The newest accepted position of an agent on this replica, if not yet in the database. */
