@@ -68,6 +68,10 @@ describe(`tasks (${driver})`, () => {
     for (const e of states) expect(EVENT_CATALOG['agent.state_changed'].data.safeParse(e.data).error).toBeUndefined();
     const activityChanges = states.slice(1, -1);
     expect(activityChanges.length).toBeGreaterThan(0);
+    // The start already made the agent busy thinking about the task (its description as the
+    // detail); the runtime's own first 'thinking' report is not written again.
+    expect(states[0]!.data).toMatchObject({ activity: 'thinking', activity_detail: 'Fix the player movement bug' });
+    expect(activityChanges[0]!.data.activity).not.toBe('thinking');
     for (const e of activityChanges) {
       expect(e.data).toMatchObject({ agent_id: agent.id, status: 'busy', previous_status: 'busy', task_id: task.id });
     }

@@ -2,7 +2,17 @@
  * Pure rules of the task engine: who gets a task, how long to back off, what a status may
  * become. No I/O here, so they are unit-tested directly.
  */
+import type { Activity } from '../../contract/agents.js';
 import type { TaskStatus } from '../../contract/tasks.js';
+
+/**
+ * What an agent is doing once a task of its starts (the description's first 200 characters are
+ * the detail): a subtask of a collaborative task is teamwork. The claim's SQL function
+ * (migration 0005) makes the same choice.
+ */
+export function startActivity(task: { parentId: string | null }): Activity {
+  return task.parentId ? 'collaborating' : 'thinking';
+}
 
 export interface CandidateAgent {
   id: string;

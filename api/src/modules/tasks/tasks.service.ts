@@ -12,7 +12,16 @@ import { newId } from '../../lib/ids.js';
 import { firstCharacters } from '../../lib/text.js';
 import { decodeTimeKey, timeKeyCursor, toPage, type Page } from '../../lib/pagination.js';
 import { publishVolatile, outboxFor, withEvents, type Emit, type Sequencer } from '../events/outbox.js';
-import { aggregateParentStatus, backoffMs, chooseAgent, isEligible, isFinal, type CandidateAgent, type QueuedTask } from './assignment.js';
+import {
+  aggregateParentStatus,
+  backoffMs,
+  chooseAgent,
+  isEligible,
+  isFinal,
+  startActivity,
+  type CandidateAgent,
+  type QueuedTask,
+} from './assignment.js';
 import { priorityToInt, toTaskDto, toTaskStatusDto } from './tasks.mapper.js';
 import { rawToTask, tasksRepository, type QueuedTaskValues, type StartedTask } from './tasks.repository.js';
 
@@ -628,7 +637,7 @@ export function tasksService(deps: TasksServiceDeps) {
       const next = batch.map((row) => ({
         agentId: row.agentId!,
         taskId: row.id,
-        activity: (row.parentId ? 'collaborating' : 'thinking') as Activity,
+        activity: startActivity(row),
         // By characters, like left() in the claim's function (migration 0005).
         activityDetail: firstCharacters(row.description, 200),
       }));

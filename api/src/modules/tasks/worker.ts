@@ -5,6 +5,7 @@ import type { TaskError } from '../../contract/tasks.js';
 import type { EventBus } from '../../infra/bus.js';
 import type { ProgressReport, Runtime, RuntimeTask } from '../runtimes/runtime.js';
 import { latestWins } from '../../lib/latest-wins.js';
+import { startActivity } from './assignment.js';
 import type { StartedTask } from './tasks.repository.js';
 import type { TasksService } from './tasks.service.js';
 
@@ -157,7 +158,10 @@ export function createWorker(deps: WorkerDeps) {
       Math.max(50, Math.floor(leaseMs / 3)),
     );
     let lastPublished = 0;
-    let lastActivity: string | null | undefined;
+    // The start made the agent busy with this activity, the task's description as its detail: a
+    // runtime's first report of the same activity is not written (it would only swap that detail
+    // for the runtime's own words, at the cost of a durable write and an agent.state_changed).
+    let lastActivity: string | null | undefined = startActivity(row);
     // Activity changes are durable writes: one at a time per task, in order, at most one per
     // ACTIVITY_EVERY_MS, the latest waiting one winning.
     const activity = latestWins<ActivityWrite>(
