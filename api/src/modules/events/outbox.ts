@@ -255,28 +255,22 @@ export function createSequencer(options: SequencerOptions): Sequencer {
   }
 
   /**
-   * Moves up to SEQUENCE_BATCH staged events into the log, in staging order. Call with the lock
-   * held: the lock is taken before this statement, so its snapshot sees every outbox row
-   * committed before; nextval runs as rows leave the ordered subquery.
+   * One round's transaction, as one statement (it was four round trips: begin, the lock, the
+   * move, commit): take the lock, waiting for it, then move up to SEQUENCE_BATCH staged events
+   * into the log in staging order, and commit — releasing the lock — as the statement ends. The
+   * outbox is read by agentvm_take_outbox (migration 0007) in a statement of its own, so its
+   * snapshot, taken once the lock is held, sees every row committed before; it walks the
+   * primary key, however many pages the queue's churn has left behind. nextval runs as rows
+   * leave the ordered select, under the lock. Then publishes, in commit order.
    */
-  async function moveStaged(tx: Tx): Promise<StoredEvent[]> {
-    const result = (await tx.execute(sql`
-      with moved as (
-        delete from event_outbox
-        where id in (select id from event_outbox order by id limit ${SEQUENCE_BATCH})
-        returning id, type, game_id, agent_id, task_id, actor, data, created_at)
+  async function moveBatch(): Promise<number> {
+    const result = (await db.execute(sql`
+      with lock as materialized (select pg_advisory_xact_lock(${OUTBOX_LOCK})),
+      moved as (select * from agentvm_take_outbox((select ${SEQUENCE_BATCH}::int from lock)))
       insert into events (type, game_id, agent_id, task_id, actor, data, created_at)
       select type, game_id, agent_id, task_id, actor, data, created_at from moved order by id
       returning seq, type, game_id, agent_id, task_id, data, created_at`)) as unknown as { rows: SequencedRow[] };
-    return result.rows.map(toStored).sort(bySeq);
-  }
-
-  /** One transaction: take the lock, move a batch from the outbox into the log, commit, publish. */
-  async function moveBatch(): Promise<number> {
-    const moved = await db.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(${OUTBOX_LOCK})`);
-      return moveStaged(tx);
-    });
+    const moved = result.rows.map(toStored).sort(bySeq);
     // Also waits for what writers sequenced inline before this round read the outbox: a caller
     // of sequence() whose events such a writer moved is answered once they are published.
     await publishInOrder(moved);
@@ -315,7 +309,8 @@ export function createSequencer(options: SequencerOptions): Sequencer {
 
   const sweep = setInterval(() => {
     if (closed || running) return;
-    db.execute(sql`select exists(select 1 from event_outbox) as waiting`)
+    // min() walks the primary key: exists() read the heap, every dead page of it first.
+    db.execute(sql`select min(id) is not null as waiting from event_outbox`)
       .then((r) => {
         const rows = (r as unknown as { rows: Array<{ waiting: boolean }> }).rows;
         if (rows[0]?.waiting) return sequence();
@@ -336,11 +331,10 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     // One statement (it was three round trips: the try-lock, the move, the insert): try the
     // lock; if taken, move what others staged into the log and append this writer's events after
     // them — unless the move was a full batch (more may be waiting: then they are staged behind).
-    // The statement's snapshot is taken before the lock: a writer whose commit falls between the
-    // two is moved by the next round, behind these events — it committed concurrently with this
-    // transaction, so neither order contradicts what either could have read. Anything this
-    // writer read was committed before the snapshot and goes first. Rows a round committing in
-    // between already moved are skipped by the delete (the row is gone), never moved twice.
+    // The outbox is read by agentvm_take_outbox (migration 0007), whose statement takes its own
+    // snapshot once the lock is held: everything staged and committed by then is moved, ahead of
+    // this writer's events — anything this writer read was committed before, so it goes first.
+    // Rows a round committing meanwhile already moved are gone, never moved twice.
     const own = pending.map((e, i) => ({
       i,
       type: e.type,
@@ -351,10 +345,7 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     }));
     const result = (await tx.execute(sql`
       with lock as materialized (select pg_try_advisory_xact_lock(${OUTBOX_LOCK}) as ok),
-      moved as (
-        delete from event_outbox
-        where (select ok from lock) and id in (select id from event_outbox order by id limit ${SEQUENCE_BATCH})
-        returning id, type, game_id, agent_id, task_id, actor, data, created_at),
+      moved as (select * from agentvm_take_outbox(case when (select ok from lock) then ${SEQUENCE_BATCH}::int else 0 end)),
       counted as materialized (select count(*)::int as n from moved),
       ins as (
         insert into events (type, game_id, agent_id, task_id, actor, data, created_at)

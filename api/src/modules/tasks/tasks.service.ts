@@ -897,9 +897,10 @@ export function tasksService(deps: TasksServiceDeps) {
         select id, agent_id from tasks
         where id = ${taskId}::uuid and status = 'running' and lease_token = ${token}::uuid and agent_id is not null
       ), target as (
+        -- By primary key: as a join with lease, the agent was found by a scan of agents.
         select a.id, a.game_id, a.status, a.activity, a.activity_detail
-        from agents a join lease on a.id = lease.agent_id
-        where a.current_task_id = ${taskId}::uuid
+        from agents a
+        where a.id = (select agent_id from lease) and a.current_task_id = ${taskId}::uuid
         for update of a
       ), next as (
         select target.*, ${activity}::text as new_activity,
