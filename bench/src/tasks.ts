@@ -56,6 +56,8 @@ interface Result {
   perS: number;
   /** A backlog of N worked off, per second. */
   drainPerS: number;
+  /** CPU time per task (job) while the backlog drained: the api's or the worker's, and Postgres's. */
+  drainCpu: string;
   /** Assignment (api) — or pick-up for the baselines. */
   assign: number[];
   pickup: number[];
@@ -150,6 +152,7 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
     const agents: string[] = [];
     if (runtime === 'bench') for (let i = 0; i < CONCURRENCY; i++) agents.push(await createAgent(i));
     await closedLoops(N, ENQUEUERS, async () => void backlog.push(await create()));
+    const drainCpu0 = { api: await cpuSeconds(a.pid), pg: await postgresCpuSeconds() };
     const drainStart = nowMs();
     if (runtime === 'bench') loops = runtimeLoops(runtimeRest, agents, loopErrors);
     // Sixteen at a time, as a worker pool starts its slots together (created one by one, the
@@ -159,6 +162,10 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
       throw new Error(`api (${runtime}): ${tap.missing(backlog, 'task.completed').length} of ${N} queued tasks not completed`);
     }
     const drainPerS = N / ((Math.max(...backlog.map((id) => tap!.tasks.get(id)!.at.get('task.completed')!)) - drainStart) / 1000);
+    const drainCpuMs = {
+      api: (((await cpuSeconds(a.pid)) - drainCpu0.api) / N) * 1000,
+      pg: (((await postgresCpuSeconds()) - drainCpu0.pg) / N) * 1000,
+    };
     // Where a backlog task's time goes, by the engine's clocks (now() of each transaction):
     // waiting to start once assigned, running, and an agent's wait for its next task.
     const { rows: stages } = await db.query<Record<'start' | 'run' | 'next', number[]>>(
@@ -251,6 +258,7 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
     return {
       perS: N / elapsedS,
       drainPerS,
+      drainCpu: `api ${drainCpuMs.api.toFixed(2)} ms, postgres ${drainCpuMs.pg.toFixed(2)} ms`,
       assign,
       pickup,
       elapsedS,
@@ -293,10 +301,15 @@ async function runQueue(kind: QueueKind): Promise<Result> {
     // Drain: N jobs enqueued while no worker runs, then the workers start (processing capacity
     // alone; in the created → completed phase below the enqueue rate can be the limit).
     await closedLoops(N, ENQUEUERS, () => queue.add(nowMs()));
+    const drainCpu0 = { worker: await cpuSeconds(queue.pid), pg: await postgresCpuSeconds() };
     const drainStart = nowMs();
     await queue.work();
     const drained = await waitHandled(N);
     const drainPerS = N / ((drained.lastDoneAt - drainStart) / 1000);
+    const drainCpuMs = {
+      worker: (((await cpuSeconds(queue.pid)) - drainCpu0.worker) / N) * 1000,
+      pg: (((await postgresCpuSeconds()) - drainCpu0.pg) / N) * 1000,
+    };
 
     await closedLoops(WARM, ENQUEUERS, () => queue.add(nowMs()));
     await waitHandled(N + WARM);
@@ -343,6 +356,7 @@ async function runQueue(kind: QueueKind): Promise<Result> {
     return {
       perS: N / elapsedS,
       drainPerS,
+      drainCpu: `worker ${drainCpuMs.worker.toFixed(2)} ms, postgres ${drainCpuMs.pg.toFixed(2)} ms`,
       assign: final.latencies,
       pickup: final.latencies,
       elapsedS,
@@ -398,7 +412,7 @@ export async function runTasks(): Promise<Row[]> {
         baseline: { name: 'graphile-worker', value: graphile.drainPerS },
         target: '≥ 50 % of graphile-worker',
         pass: r.drainPerS >= 0.5 * graphile.drainPerS,
-        note: `pg-boss ${Math.round(boss.drainPerS)}/s; ${r.notes[2]}`,
+        note: `pg-boss ${Math.round(boss.drainPerS)}/s; CPU per task while draining: ${r.drainCpu} (graphile-worker per job: ${graphile.drainCpu}); ${r.notes[2]}`,
       },
       {
         section: SECTION,

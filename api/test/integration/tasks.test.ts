@@ -530,6 +530,42 @@ describe(`tasks (${driver})`, () => {
     expect((completedEvent.data as Json).duration_ms).toEqual(expect.any(Number));
   });
 
+  it("a claim of a task already waiting for its agent makes every check first: the key's game, freshness, offline", async () => {
+    const runtimeKey = await createKey(t, ['runtime']);
+    const otherGame = await createKey(t, ['runtime'], 'g-elsewhere');
+    const claim = (agentId: string, key = runtimeKey) =>
+      t.request({ method: 'POST', url: '/runtime/claim', key, body: { agent_id: agentId } });
+    const getAgent = async (id: string) => (await t.request({ method: 'GET', url: `/agents/${id}` })).json();
+    const waiting = async (agentId: string, description: string) => {
+      const task = (await assign({ description, agent_id: agentId })).json();
+      await waitForStatus(t, task.id, 'assigned');
+      return task.id as string;
+    };
+    const seenLongAgo = new Date(Date.now() - 60_000);
+
+    const fresh = await insertAgent(t.app, { gameId: 'g-chk', agentType: 'duo', capabilities: ['code'], lastSeenAt: new Date() });
+    const first = await waiting(fresh.id, 'fresh');
+    const refused = await claim(fresh.id, otherGame);
+    expect(refused.statusCode).toBe(404);
+    expect((await t.request({ method: 'GET', url: `/tasks/${first}` })).json().status).toBe('assigned');
+    expect((await claim(fresh.id)).json().task.id).toBe(first);
+
+    // Seen a minute ago (duo's heartbeat_timeout_s is 5): claimed, and now seen.
+    const stale = await insertAgent(t.app, { gameId: 'g-chk', agentType: 'duo', capabilities: ['code'], lastSeenAt: seenLongAgo });
+    const second = await waiting(stale.id, 'stale');
+    expect((await claim(stale.id)).json().task.id).toBe(second);
+    expect(new Date((await getAgent(stale.id)).last_seen_at).getTime()).toBeGreaterThan(seenLongAgo.getTime() + 30_000);
+
+    // Marked offline (just after it was seen) with a task assigned before: back online, busy.
+    const gone = await insertAgent(t.app, { gameId: 'g-chk', agentType: 'duo', capabilities: ['code'], lastSeenAt: new Date() });
+    const third = await waiting(gone.id, 'offline');
+    await t.app.database.db.execute(sql`update agents set status = 'offline', last_seen_at = now() where id = ${gone.id}::uuid`);
+    expect((await claim(gone.id)).json().task.id).toBe(third);
+    expect(await getAgent(gone.id)).toMatchObject({ status: 'busy', current_task_id: third });
+    const back = (await eventsOf(t.app, { agentId: gone.id, type: 'agent.state_changed' })).map((e) => (e.data as Json).previous_status);
+    expect(back).toContain('offline');
+  });
+
   it('runtime protocol: scopes, 204 when idle, heartbeat extends the lease and reports progress', async () => {
     const agent = await insertAgent(t.app, { gameId: 'g-rt', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
     const runtimeKey = await createKey(t, ['runtime']);
