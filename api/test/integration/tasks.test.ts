@@ -541,7 +541,6 @@ describe(`tasks (${driver})`, () => {
       await waitForStatus(t, task.id, 'assigned');
       return task.id as string;
     };
-    const seenLongAgo = new Date(Date.now() - 60_000);
 
     const fresh = await insertAgent(t.app, { gameId: 'g-chk', agentType: 'duo', capabilities: ['code'], lastSeenAt: new Date() });
     const first = await waiting(fresh.id, 'fresh');
@@ -550,11 +549,13 @@ describe(`tasks (${driver})`, () => {
     expect((await t.request({ method: 'GET', url: `/tasks/${first}` })).json().status).toBe('assigned');
     expect((await claim(fresh.id)).json().task.id).toBe(first);
 
-    // Seen a minute ago (duo's heartbeat_timeout_s is 5): claimed, and now seen.
-    const stale = await insertAgent(t.app, { gameId: 'g-chk', agentType: 'duo', capabilities: ['code'], lastSeenAt: seenLongAgo });
+    // Seen 3 s ago: past the window in which a claim leaves it untouched (a quarter of duo's
+    // heartbeat_timeout_s of 5), not yet offline for the reaper. Claimed, and now seen.
+    const seenAWhileAgo = new Date(Date.now() - 3_000);
+    const stale = await insertAgent(t.app, { gameId: 'g-chk', agentType: 'duo', capabilities: ['code'], lastSeenAt: seenAWhileAgo });
     const second = await waiting(stale.id, 'stale');
     expect((await claim(stale.id)).json().task.id).toBe(second);
-    expect(new Date((await getAgent(stale.id)).last_seen_at).getTime()).toBeGreaterThan(seenLongAgo.getTime() + 30_000);
+    expect(new Date((await getAgent(stale.id)).last_seen_at).getTime()).toBeGreaterThan(seenAWhileAgo.getTime() + 2_000);
 
     // Marked offline (just after it was seen) with a task assigned before: back online, busy.
     const gone = await insertAgent(t.app, { gameId: 'g-chk', agentType: 'duo', capabilities: ['code'], lastSeenAt: new Date() });
