@@ -112,6 +112,23 @@ describe(`tasks (${driver})`, () => {
     expect((await waitForStatus(t, stuck.json().id, 'completed')).agent_id).toBe(rust.id);
   });
 
+  it("starts what the worker's round gives its own agents in the update that assigns it: task.assigned, then task.started, attempt 1 in both", async () => {
+    const queued = (await assign({ description: 'waits for an agent', game_id: 'g-direct' })).json();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await t.request({ method: 'GET', url: `/tasks/${queued.id}` })).json().status).toBe('queued');
+    const agent = await insertAgent(t.app, { gameId: 'g-direct', agentType: 'pair', capabilities: ['code'] });
+    t.app.worker?.poke();
+    const done = await waitForStatus(t, queued.id, 'completed');
+    expect(done).toMatchObject({ agent_id: agent.id, attempts: 1 });
+    expect(done.started_at).toBe(done.assigned_at); // one statement: queued → running
+    const steps = (await eventsOf(t.app, { taskId: queued.id })).filter((e) => e.type === 'task.assigned' || e.type === 'task.started');
+    expect(steps.map((e) => [e.type, (e.data as Json).attempt])).toEqual([
+      ['task.assigned', 1],
+      ['task.started', 1],
+    ]);
+    expect((steps[0]!.data as Json).lease_expires_at).toEqual(expect.any(String));
+  });
+
   it('accepts the original agent system’s forms: prompt, preferred_type, numeric priority', async () => {
     await insertAgent(t.app, { gameId: 'g-seed', agentType: 'claude' });
     const cases: Array<[number, string]> = [

@@ -268,17 +268,40 @@ export function tasksRepository(database: Database) {
     },
 
     /** queued → assigned for a batch, one statement. The claim deadline is the lease. */
-    async markAssigned(tx: Tx, pairs: Array<{ taskId: string; agentId: string }>, claimS: number): Promise<TaskRow[]> {
+    /**
+     * queued → assigned for each pair, or straight to running for the pairs marked `start` (the
+     * built-in worker's own agents, for which it has free slots): one UPDATE either way, so a
+     * task the worker runs gets one new row version for both steps (tasks has eight indexes and
+     * a status change is never a HOT update). A started row gets what startAssigned gives it — an
+     * attempt, a fresh lease, progress reset — and its runner's name, personality and type.
+     */
+    async markAssigned(
+      tx: Tx,
+      pairs: ReadonlyArray<{ taskId: string; agentId: string; start?: boolean }>,
+      leaseS: number,
+    ): Promise<Array<TaskRow & { started: StartedTask | null }>> {
       if (pairs.length === 0) return [];
       const result = await rows(
         tx,
-        sql`update tasks t set status = 'assigned', agent_id = u.agent_id, assigned_at = statement_timestamp(), updated_at = statement_timestamp(),
-                   lease_token = null, lease_expires_at = statement_timestamp() + make_interval(secs => ${claimS})
-            from unnest(${pgArray(pairs.map((p) => p.taskId))}::uuid[], ${pgArray(pairs.map((p) => p.agentId))}::uuid[]) as u(task_id, agent_id)
+        sql`update tasks t set status = case when u.start then 'running' else 'assigned' end, agent_id = u.agent_id,
+                   assigned_at = statement_timestamp(), updated_at = statement_timestamp(),
+                   attempts = t.attempts + case when u.start then 1 else 0 end,
+                   started_at = case when u.start then statement_timestamp() else t.started_at end,
+                   progress = case when u.start then 0 else t.progress end,
+                   message = case when u.start then null else t.message end,
+                   lease_token = case when u.start then gen_random_uuid() end,
+                   lease_expires_at = statement_timestamp() + make_interval(secs => ${leaseS})
+            from unnest(${pgArray(pairs.map((p) => p.taskId))}::uuid[], ${pgArray(pairs.map((p) => p.agentId))}::uuid[],
+                        ${pgArray(pairs.map((p) => (p.start ? 'true' : 'false')))}::boolean[]) as u(task_id, agent_id, start)
+                 join agents a on a.id = u.agent_id
             where t.id = u.task_id and t.status = 'queued'
-            returning t.*`,
+            returning t.*, u.start as started_now, a.name as runner_name, a.personality as runner_personality, a.agent_type as runner_type`,
       );
-      return result.map(rawToTask);
+      return result.map((r) => {
+        const row = rawToTask(r);
+        const runner = { name: r.runner_name as string, personality: r.runner_personality as string, agentType: r.runner_type as string };
+        return { ...row, started: r.started_now === true ? { ...row, runner } : null };
+      });
     },
 
     /**

@@ -564,9 +564,15 @@ export function tasksService(deps: TasksServiceDeps) {
   /**
    * The dispatch round inside an open transaction (see dispatch); call it before any row lock
    * that a round could wait for. Returns the agents that got a task. With `wait: false` it
-   * runs only if no other round holds the lock (and returns [] otherwise).
+   * runs only if no other round holds the lock (and returns [] otherwise). `start` (the built-in
+   * worker's round): up to `limit` tasks given to agents of `agentTypes` start at once, in queue
+   * order, and are added to `started` (their task.started and busy agents are the caller's).
    */
-  async function dispatchIn(tx: Tx, emit: Emit, { wait = true }: { wait?: boolean } = {}): Promise<string[]> {
+  async function dispatchIn(
+    tx: Tx,
+    emit: Emit,
+    { wait = true, start }: { wait?: boolean; start?: { agentTypes: ReadonlySet<string>; limit: number; started: StartedTask[] } } = {},
+  ): Promise<string[]> {
     // A waiting round takes the lock before it reads the queue (its read then sees every task
     // committed while it waited); a round that never waits tries the lock in its read. Either
     // way one statement (migration 0006 for the waiting one).
@@ -585,7 +591,8 @@ export function tasksService(deps: TasksServiceDeps) {
       ...a,
       capacity: typeCapacity(a.agentType),
     }));
-    const pairs: Array<{ taskId: string; agentId: string }> = [];
+    const pairs: Array<{ taskId: string; agentId: string; start: boolean }> = [];
+    let startable = start?.limit ?? 0;
     for (const task of queued) {
       const chosen = chooseAgent(
         {
@@ -600,17 +607,22 @@ export function tasksService(deps: TasksServiceDeps) {
       );
       if (!chosen) continue;
       chosen.load += 1;
-      pairs.push({ taskId: task.id, agentId: chosen.id });
+      const startNow = startable > 0 && start!.agentTypes.has(chosen.agentType);
+      if (startNow) startable--;
+      pairs.push({ taskId: task.id, agentId: chosen.id, start: startNow });
     }
     const assigned = await repo.markAssigned(tx, pairs, leaseS);
     for (const row of assigned) {
+      // A task started in the same update already counts its attempt.
+      const attempt = row.started ? row.attempts : row.attempts + 1;
       emit({
         type: 'task.assigned',
         gameId: row.gameId,
         agentId: row.agentId,
         taskId: row.id,
-        data: { task_id: row.id, agent_id: row.agentId!, attempt: row.attempts + 1, lease_expires_at: row.leaseExpiresAt!.toISOString() },
+        data: { task_id: row.id, agent_id: row.agentId!, attempt, lease_expires_at: row.leaseExpiresAt!.toISOString() },
       });
+      if (row.started) start!.started.push(row.started);
     }
     return assigned.map((row) => row.agentId!);
   }
@@ -660,10 +672,13 @@ export function tasksService(deps: TasksServiceDeps) {
   }
 
   /**
-   * The built-in worker's round, one transaction: a dispatch round (waiting its turn for the
-   * lock) and the start of assigned tasks of its agent types, each under a lease.
-   * These were two transactions, each waiting for its events to be sequenced before the next
-   * began: the started tasks' events now follow their task.assigned in the same commit.
+   * The built-in worker's round, one transaction: the start of tasks already assigned to its
+   * agent types, then a dispatch round (waiting its turn for the lock) whose tasks for those
+   * types start in the update that assigns them, each under a lease, up to `limit` in all.
+   * The rows the first statement locks are assigned tasks: a round holding the dispatch lock only
+   * updates queued ones and starts with SKIP LOCKED, so none waits for them while this one waits
+   * for the lock. Events: task.started of the earlier ones, then task.assigned and task.started
+   * of the new ones, in one commit.
    */
   async function dispatchAndStart(agentTypes: string[], limit: number): Promise<{ assigned: number; started: StartedTask[] }> {
     const { result } = await holdingDispatch(() =>
@@ -671,9 +686,15 @@ export function tasksService(deps: TasksServiceDeps) {
         outbox,
         null,
         async (tx, emit) => {
-          const assignedTo = await dispatchIn(tx, emit);
-          if (agentTypes.length === 0 || limit <= 0) return { assignedTo, started: [] };
-          const started = await repo.startAssigned(tx, { agentTypes }, limit, leaseS);
+          // Tasks already assigned to this worker's agents (by a create, a claim's round or
+          // another replica) start first, oldest assignment first; then the round assigns, and
+          // what it gives this worker's agents starts in the same update, up to the free slots.
+          const started = agentTypes.length > 0 && limit > 0 ? await repo.startAssigned(tx, { agentTypes }, limit, leaseS) : [];
+          const fresh: StartedTask[] = [];
+          const assignedTo = await dispatchIn(tx, emit, {
+            start: { agentTypes: new Set(agentTypes), limit: limit - started.length, started: fresh },
+          });
+          started.push(...fresh);
           await afterStart(tx, emit, started);
           return { assignedTo, started };
         },
