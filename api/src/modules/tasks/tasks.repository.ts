@@ -267,19 +267,19 @@ export function tasksRepository(database: Database) {
       }));
     },
 
-    /** queued → assigned for a batch, one statement. The claim deadline is the lease. */
     /**
      * queued → assigned for each pair, or straight to running for the pairs marked `start` (the
      * built-in worker's own agents, for which it has free slots): one UPDATE either way, so a
      * task the worker runs gets one new row version for both steps (tasks has eight indexes and
      * a status change is never a HOT update). A started row gets what startAssigned gives it — an
-     * attempt, a fresh lease, progress reset — and its runner's name, personality and type.
+     * attempt, a fresh lease, progress reset. Every row comes with its agent as `runner` (a
+     * started one is a StartedTask as it is); an assigned one's lease is its claim deadline.
      */
     async markAssigned(
       tx: Tx,
       pairs: ReadonlyArray<{ taskId: string; agentId: string; start?: boolean }>,
       leaseS: number,
-    ): Promise<Array<TaskRow & { started: StartedTask | null }>> {
+    ): Promise<Array<StartedTask & { startedNow: boolean }>> {
       if (pairs.length === 0) return [];
       const result = await rows(
         tx,
@@ -297,11 +297,11 @@ export function tasksRepository(database: Database) {
             where t.id = u.task_id and t.status = 'queued'
             returning t.*, u.start as started_now, a.name as runner_name, a.personality as runner_personality, a.agent_type as runner_type`,
       );
-      return result.map((r) => {
-        const row = rawToTask(r);
-        const runner = { name: r.runner_name as string, personality: r.runner_personality as string, agentType: r.runner_type as string };
-        return { ...row, started: r.started_now === true ? { ...row, runner } : null };
-      });
+      return result.map((r) => ({
+        ...rawToTask(r),
+        runner: { name: r.runner_name as string, personality: r.runner_personality as string, agentType: r.runner_type as string },
+        startedNow: r.started_now === true,
+      }));
     },
 
     /**

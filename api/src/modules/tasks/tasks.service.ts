@@ -614,7 +614,7 @@ export function tasksService(deps: TasksServiceDeps) {
     const assigned = await repo.markAssigned(tx, pairs, leaseS);
     for (const row of assigned) {
       // A task started in the same update already counts its attempt.
-      const attempt = row.started ? row.attempts : row.attempts + 1;
+      const attempt = row.startedNow ? row.attempts : row.attempts + 1;
       emit({
         type: 'task.assigned',
         gameId: row.gameId,
@@ -622,7 +622,7 @@ export function tasksService(deps: TasksServiceDeps) {
         taskId: row.id,
         data: { task_id: row.id, agent_id: row.agentId!, attempt, lease_expires_at: row.leaseExpiresAt!.toISOString() },
       });
-      if (row.started) start!.started.push(row.started);
+      if (row.startedNow) start!.started.push(row);
     }
     return assigned.map((row) => row.agentId!);
   }
