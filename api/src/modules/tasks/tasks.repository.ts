@@ -349,6 +349,49 @@ export function tasksRepository(database: Database) {
     },
 
     /**
+     * A whole dispatch round in one statement (Postgres; migration 0008): waits for the
+     * dispatch lock, starts tasks already assigned to agents of `startTypes`, assigns the queue
+     * by chooseAgent's rules, starts what it gives those agents (up to `startLimit` in all),
+     * makes their agents busy and stages the events. `teamWaiting`: an assigned subtask waits
+     * for one of those agents (start it in a transaction, which also updates its parent).
+     */
+    async dispatchRound(round: {
+      batch: number;
+      lock: number;
+      capacity: Record<string, number>;
+      startTypes: string[];
+      startLimit: number;
+      leaseS: number;
+    }): Promise<{ assigned: TaskRow[]; started: Array<StartedTask & { startedNow: boolean }>; teamWaiting: boolean }> {
+      const result = await rows(
+        db,
+        sql`select kind, task, runner_name, runner_personality, runner_type
+            from agentvm_dispatch_round(${round.batch}::int, ${round.lock}::bigint, ${JSON.stringify(round.capacity)}::jsonb,
+                                        ${pgTextArray(round.startTypes)}::text[], ${round.startLimit}::int, ${round.leaseS}::int)`,
+      );
+      const out = { assigned: [] as TaskRow[], started: [] as Array<StartedTask & { startedNow: boolean }>, teamWaiting: false };
+      for (const r of result) {
+        if (r.kind === 'team') {
+          out.teamWaiting = true;
+          continue;
+        }
+        const row = rawToTask(r.task as Record<string, unknown>);
+        if (r.kind === 'assigned') {
+          out.assigned.push(row);
+          continue;
+        }
+        const started = {
+          ...row,
+          runner: { name: r.runner_name as string, personality: r.runner_personality as string, agentType: r.runner_type as string },
+          startedNow: r.kind === 'assigned_started',
+        };
+        if (started.startedNow) out.assigned.push(row);
+        out.started.push(started);
+      }
+      return out;
+    },
+
+    /**
      * assigned → running for tasks of these agent types (built-in worker) or of one agent
      * (external runtime's claim); a fresh lease token each. SKIP LOCKED: two workers never
      * start the same task.

@@ -549,9 +549,11 @@ export function tasksService(deps: TasksServiceDeps) {
    * locking agent rows. A round waits its turn rather than skipping when another holds the
    * lock: that one may have read the queue before a new task was committed, and a skipped round
    * left the task waiting for the next event or poll (runtime-protocol assignment p99 ~60 ms
-   * by the database's clocks at 20 tasks/s). Returns how many were assigned.
+   * by the database's clocks at 20 tasks/s). On Postgres one statement (dispatchRound). Returns how
+   * many were assigned.
    */
   async function dispatch(): Promise<number> {
+    if (outbox.sequencer) return (await dispatchRound(outbox.sequencer, [], 0)).assigned.length;
     const { result } = await holdingDispatch(() =>
       withEvents(outbox, null, (tx, emit) => dispatchIn(tx, emit), {
         background: true,
@@ -672,15 +674,61 @@ export function tasksService(deps: TasksServiceDeps) {
   }
 
   /**
-   * The built-in worker's round, one transaction: the start of tasks already assigned to its
-   * agent types, then a dispatch round (waiting its turn for the lock) whose tasks for those
-   * types start in the update that assigns them, each under a lease, up to `limit` in all.
-   * The rows the first statement locks are assigned tasks: a round holding the dispatch lock only
-   * updates queued ones and starts with SKIP LOCKED, so none waits for them while this one waits
-   * for the lock. Events: task.started of the earlier ones, then task.assigned and task.started
-   * of the new ones, in one commit.
+   * The built-in worker's round: the start of tasks already assigned to its agent types, then a
+   * dispatch round whose tasks for those types start in the update that assigns them, each under
+   * a lease, up to `limit` in all. Events: task.assigned of the new ones, then task.started (and
+   * agent.state_changed) of each started one, in one commit. On Postgres the whole round is one
+   * statement (dispatchRound); a subtask waiting for one of these agents then still starts in
+   * the transaction, which also updates its parent.
    */
   async function dispatchAndStart(agentTypes: string[], limit: number): Promise<{ assigned: number; started: StartedTask[] }> {
+    if (outbox.sequencer) {
+      const round = await dispatchRound(outbox.sequencer, agentTypes, limit);
+      const started: StartedTask[] = round.started;
+      let assigned = round.assigned.length;
+      // A subtask waits for one of this worker's agents: its start also updates the parent.
+      if (round.teamWaiting && limit > started.length) {
+        const more = await dispatchAndStartIn(agentTypes, limit - started.length);
+        assigned += more.assigned;
+        started.push(...more.started);
+      }
+      return { assigned, started };
+    }
+    return dispatchAndStartIn(agentTypes, limit);
+  }
+
+  /** Capacity per agent type for the round's function (a type not named there gets 1, as typeCapacity). */
+  const capacities: Record<string, number> = Object.fromEntries(Object.keys(config.agent_types).map((type) => [type, typeCapacity(type)]));
+
+  /**
+   * A round of dispatch or dispatchAndStart as one statement on Postgres (migration 0008: the
+   * rules of dispatchIn, chooseAgent and afterStart for tasks outside a team; a test compares its
+   * choices with chooseAgent's). It was a transaction of eight round trips. Its events are staged
+   * and sequenced after it commits, in the background like the transaction's.
+   */
+  async function dispatchRound(sequencer: Sequencer, agentTypes: string[], limit: number) {
+    const round = await holdingDispatch(() =>
+      repo.dispatchRound({
+        batch: DISPATCH_BATCH,
+        lock: DISPATCH_LOCK,
+        capacity: capacities,
+        startTypes: agentTypes,
+        startLimit: limit,
+        leaseS,
+      }),
+    );
+    notifyAssigned(round.assigned.map((row) => row.agentId!));
+    if (round.assigned.length > 0 || round.started.length > 0) void sequencer.sequence();
+    return round;
+  }
+
+  /**
+   * dispatchAndStart as one transaction (PGlite; on Postgres for a subtask, whose start also
+   * updates its parent). Its first statement runs before the round waits for the dispatch lock:
+   * the rows it locks are assigned tasks, and a round holding the lock only updates queued ones
+   * and starts with SKIP LOCKED, so none waits for them while this one waits for the lock.
+   */
+  async function dispatchAndStartIn(agentTypes: string[], limit: number): Promise<{ assigned: number; started: StartedTask[] }> {
     const { result } = await holdingDispatch(() =>
       withEvents(
         outbox,

@@ -1,0 +1,309 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agents, tasks } from '../../src/db/schema.js';
+import { newId } from '../../src/lib/ids.js';
+import { chooseAgent, type CandidateAgent } from '../../src/modules/tasks/assignment.js';
+import { tasksRepository } from '../../src/modules/tasks/tasks.repository.js';
+import { buildTestApp, driver, type TestApp } from '../helpers/build-app.js';
+
+/**
+ * The dispatch round as one SQL function (migration 0008) against the rules it mirrors: random
+ * queues and agents, the TypeScript round (the repository's queue and candidate reads, then
+ * chooseAgent task by task, as tasks.service.ts dispatchIn does) computed first in a transaction
+ * that is rolled back, then the function on the same rows; every task → agent pair must match.
+ */
+
+const TYPES = ['aider', 'opencode', 'claude', 'custom', 'remote'];
+const GAMES = ['g-1', 'g-2', null];
+const CAPS = ['code', 'python', 'review', 'design'];
+const CAPACITY: Record<string, number> = { aider: 2, opencode: 1, claude: 3 }; // custom, remote: the default 1
+const LOCK = 72_616_003;
+
+/** mulberry32: a failing scenario is reproducible from its number. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // No worker: only this test dispatches.
+    t = await buildTestApp({ config: { worker: { embedded: false } } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function scenario(seed: number, options: { earlierOf?: string } = {}) {
+    const random = prng(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const subset = (xs: readonly string[], max: number) => xs.filter(() => random() < max / xs.length);
+    const db = t.app.database.db;
+    await db.execute(sql`delete from event_outbox`);
+    await db.execute(sql`delete from tasks`);
+    await db.execute(sql`delete from agents`);
+
+    // Agents: a few idle-since instants so ties on load and idle time are common.
+    const base = Date.parse('2026-12-01T00:00:00.000Z');
+    const agentRows = Array.from({ length: 4 + Math.floor(random() * 14) }, (_, i) => ({
+      id: newId(),
+      name: `a${i}`,
+      agentType: pick(TYPES),
+      status: pick(['idle', 'idle', 'busy', 'offline', 'error']),
+      personality: 'steady',
+      capabilities: subset(CAPS, 2.5),
+      gameId: pick(GAMES),
+      idleSince: new Date(base + Math.floor(random() * 4) * 1000),
+    }));
+    await db.insert(agents).values(agentRows);
+
+    // Load: tasks some agents already hold.
+    const held = agentRows
+      .filter(() => random() < 0.4)
+      .map((a, i) => ({
+        id: newId(),
+        description: `held ${i}`,
+        taskType: 'code',
+        status: pick(['assigned', 'running']),
+        priority: 1,
+        agentId: a.id,
+        gameId: a.gameId,
+        maxAttempts: 3,
+        timeoutS: 60,
+        createdAt: new Date(base - 10_000 + i),
+        assignedAt: new Date(base - 10_000 + i),
+      }));
+    if (held.length > 0) await db.insert(tasks).values(held);
+
+    const queued = Array.from({ length: 1 + Math.floor(random() * 30) }, (_, i) => {
+      const targeted = random() < 0.2;
+      const target = random() < 0.8 ? pick(agentRows).id : newId();
+      return {
+        id: newId(),
+        description: `queued ${i}`,
+        taskType: 'code',
+        status: 'queued',
+        priority: Math.floor(random() * 4),
+        agentId: targeted ? target : null,
+        targeted,
+        agentType: random() < 0.5 ? null : pick(TYPES),
+        requiredCapabilities: subset(CAPS, 1),
+        gameId: pick(GAMES),
+        maxAttempts: 3,
+        timeoutS: 60,
+        createdAt: new Date(base + i),
+        runAfter: random() < 0.1 ? new Date(Date.now() + 3_600_000) : new Date(base + i),
+      };
+    });
+    await db.insert(tasks).values(queued);
+
+    // An earlier assignment, waiting to start, for an available agent of this type.
+    const holder = options.earlierOf
+      ? agentRows.find((a) => a.agentType === options.earlierOf && (a.status === 'idle' || a.status === 'busy'))
+      : undefined;
+    const earlier = holder ? newId() : null;
+    if (holder) {
+      await db.insert(tasks).values({
+        id: earlier!,
+        description: 'assigned earlier',
+        taskType: 'code',
+        status: 'assigned',
+        priority: 1,
+        agentId: holder.id,
+        gameId: holder.gameId,
+        maxAttempts: 3,
+        timeoutS: 60,
+        assignedAt: new Date(Date.now() - 1000),
+      });
+    }
+
+    // The TypeScript round, rolled back.
+    const repo = tasksRepository(t.app.database);
+    const expected: Array<[string, string]> = [];
+    await db
+      .transaction(async (tx) => {
+        const queue = await repo.runnable(tx, 500);
+        const games = [...new Set(queue.map((q) => q.gameId).filter((g): g is string => g !== null))];
+        const targets = [...new Set(queue.filter((q) => q.targeted && q.agentId).map((q) => q.agentId!))];
+        const candidates: CandidateAgent[] = (
+          await repo.candidates(
+            tx,
+            games,
+            queue.some((q) => q.gameId === null),
+            targets,
+          )
+        ).map((a) => ({ ...a, capacity: CAPACITY[a.agentType] ?? 1 }));
+        for (const q of queue) {
+          const chosen = chooseAgent(q, candidates);
+          if (!chosen) continue;
+          chosen.load += 1;
+          expected.push([q.id, chosen.id]);
+        }
+        tx.rollback();
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof Error) || !/rollback/i.test(err.message)) throw err;
+      });
+    return { agentRows, held, expected, earlier };
+  }
+
+  async function round(startTypes: string[], startLimit: number) {
+    return tasksRepository(t.app.database).dispatchRound({
+      batch: 500,
+      lock: LOCK,
+      capacity: CAPACITY,
+      startTypes,
+      startLimit,
+      leaseS: 30,
+    });
+  }
+
+  it('assigns exactly as chooseAgent does, over 60 random queues', async () => {
+    let pairs = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const { expected } = await scenario(seed);
+      const result = await round([], 0);
+      const got = result.assigned.map((row) => [row.id, row.agentId!] as [string, string]);
+      expect({ seed, pairs: got }).toEqual({ seed, pairs: expected });
+      expect(result.started).toEqual([]);
+      pairs += got.length;
+      // task.assigned for each, attempt 1, in queue order
+      const staged = await t.app.database.rows<{ type: string; task_id: string; data: { attempt: number; agent_id: string } }>(
+        sql`select type, task_id, data from event_outbox order by id`,
+      );
+      expect(staged.map((e) => [e.type, e.task_id, e.data.agent_id, e.data.attempt])).toEqual(
+        expected.map(([task, agent]) => ['task.assigned', task, agent, 1]),
+      );
+    }
+    // The scenarios exercise the rules: many pairs, not an empty comparison.
+    expect(pairs).toBeGreaterThan(100);
+  });
+
+  it("starts what it gives the worker's agent types, up to the free slots; earlier assignments first", async () => {
+    let startedTotal = 0;
+    for (let seed = 101; seed <= 130; seed++) {
+      const { expected, agentRows, held, earlier } = await scenario(seed, { earlierOf: 'aider' });
+      const typeOf = new Map(agentRows.map((a) => [a.id, a.agentType]));
+      const limit = 1 + (seed % 3);
+      const result = await round(['aider', 'claude'], limit);
+      // Assignments waiting to start (the held ones are older than `earlier`), then the round's.
+      const waiting = held.filter((h) => h.status === 'assigned' && ['aider', 'claude'].includes(typeOf.get(h.agentId)!)).map((h) => h.id);
+      const wantStarted = [
+        ...waiting,
+        ...(earlier ? [earlier] : []),
+        ...expected.filter(([, agent]) => ['aider', 'claude'].includes(typeOf.get(agent)!)).map(([task]) => task),
+      ].slice(0, limit);
+      expect({ seed, started: result.started.map((s) => s.id) }).toEqual({ seed, started: wantStarted });
+      for (const s of result.started) {
+        expect(s.status).toBe('running');
+        expect(s.attempts).toBe(1);
+        expect(s.leaseToken).toBeTruthy();
+        expect(s.runner.agentType).toBe(typeOf.get(s.agentId!));
+        if (s.startedNow) expect(s.startedAt!.getTime()).toBe(s.assignedAt!.getTime());
+      }
+      // Every started task's agent is busy with the last one it started.
+      for (const agentId of new Set(result.started.map((s) => s.agentId!))) {
+        const [row] = await t.app.database.rows<{ status: string; current_task_id: string; activity: string }>(
+          sql`select status, current_task_id, activity from agents where id = ${agentId}`,
+        );
+        const last = result.started.filter((s) => s.agentId === agentId).at(-1)!;
+        const before = agentRows.find((a) => a.id === agentId)!;
+        // An offline or errored agent keeps its state (its runtime is not there to run it).
+        if (before.status === 'offline' || before.status === 'error')
+          expect(row).toEqual({ status: before.status, current_task_id: null, activity: null });
+        else expect(row).toEqual({ status: 'busy', current_task_id: last.id, activity: 'thinking' });
+      }
+      const started = await t.app.database.rows<{ task_id: string; attempt: number }>(
+        sql`select task_id, (data->>'attempt')::int as attempt from event_outbox where type = 'task.started' order by id`,
+      );
+      expect(started.map((e) => e.task_id)).toEqual(wantStarted);
+      startedTotal += wantStarted.length;
+    }
+    expect(startedTotal).toBeGreaterThan(20);
+  });
+
+  it('leaves a subtask assigned (its start updates the parent) and says one waits', async () => {
+    await scenario(7);
+    await t.app.database.db.execute(sql`delete from tasks`);
+    await t.app.database.db.execute(sql`delete from agents`);
+    const [agent] = await t.app.database.db
+      .insert(agents)
+      .values({
+        id: newId(),
+        name: 'team-1',
+        agentType: 'aider',
+        status: 'idle',
+        personality: 'steady',
+        capabilities: ['code'],
+        gameId: 'g-1',
+      })
+      .returning();
+    const parent = newId();
+    await t.app.database.db.insert(tasks).values([
+      {
+        id: parent,
+        description: 'team',
+        taskType: 'code',
+        status: 'running',
+        priority: 1,
+        teamSize: 1,
+        gameId: 'g-1',
+        maxAttempts: 1,
+        timeoutS: 60,
+      },
+      {
+        id: newId(),
+        description: 'part',
+        taskType: 'code',
+        status: 'queued',
+        priority: 1,
+        parentId: parent,
+        gameId: 'g-1',
+        maxAttempts: 1,
+        timeoutS: 60,
+      },
+    ]);
+    const first = await round(['aider'], 2);
+    expect(first.started).toEqual([]);
+    expect(first.assigned.map((r) => [r.parentId, r.agentId, r.status])).toEqual([[parent, agent!.id, 'assigned']]);
+    expect(first.teamWaiting).toBe(true);
+    // Without free slots it does not look.
+    expect((await round(['aider'], 0)).teamWaiting).toBe(false);
+  });
+
+  it('a round waits for the dispatch lock another transaction holds, then sees what was committed meanwhile', async () => {
+    await scenario(3);
+    await t.app.database.db.execute(sql`delete from tasks`);
+    await t.app.database.db.execute(sql`delete from agents`);
+    const [agent] = await t.app.database.db
+      .insert(agents)
+      .values({ id: newId(), name: 'w', agentType: 'custom', status: 'idle', personality: 'steady', capabilities: ['code'], gameId: 'g-1' })
+      .returning();
+    const taskId = newId();
+    let pending: ReturnType<typeof round> | null = null;
+    await t.app.database.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${LOCK}::bigint)`);
+      pending = round([], 0);
+      await new Promise((r) => setTimeout(r, 50));
+      await tx.insert(tasks).values({
+        id: taskId,
+        description: 'created while the round waited',
+        taskType: 'code',
+        status: 'queued',
+        priority: 1,
+        gameId: 'g-1',
+        maxAttempts: 1,
+        timeoutS: 60,
+      });
+    });
+    const result = await pending!;
+    expect(result.assigned.map((r) => [r.id, r.agentId])).toEqual([[taskId, agent!.id]]);
+  });
+});
