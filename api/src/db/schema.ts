@@ -171,6 +171,10 @@ export const tasks = pgTable(
     index('tasks_queue_idx')
       .on(t.priority.desc(), t.createdAt, t.id)
       .where(sql`${t.status} = 'queued'`),
+    // Assignments waiting to start, oldest first (the worker's start and its checks; migration 0008).
+    index('tasks_assigned_idx')
+      .on(t.priority.desc(), t.assignedAt, t.id)
+      .where(sql`${t.status} = 'assigned'`),
     index('tasks_agent_idx').on(t.agentId, t.status),
     index('tasks_parent_idx').on(t.parentId),
     index('tasks_game_idx').on(t.gameId, t.id),

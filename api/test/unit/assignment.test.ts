@@ -4,6 +4,7 @@ import {
   backoffMs,
   canTransition,
   chooseAgent,
+  mayFreeSlot,
   type CandidateAgent,
   type QueuedTask,
 } from '../../src/modules/tasks/assignment.js';
@@ -58,6 +59,19 @@ describe('chooseAgent', () => {
     expect(chooseAgent(task({ targeted: true, agentId: 'target' }), [target, other])).toBeNull();
     expect(chooseAgent(task({ targeted: true, agentId: 'target' }), [{ ...target, load: 0 }, other])?.id).toBe('target');
     expect(chooseAgent(task({ targeted: true, agentId: 'gone' }), [other])).toBeNull();
+  });
+});
+
+describe('mayFreeSlot (which agent.state_changed wakes the worker)', () => {
+  it('a start, an activity change or a lost runtime makes no room; going idle or coming back may', () => {
+    expect(mayFreeSlot({ status: 'busy', previous_status: 'idle' })).toBe(false); // a task started
+    expect(mayFreeSlot({ status: 'busy', previous_status: 'busy' })).toBe(false); // its activity changed
+    expect(mayFreeSlot({ status: 'offline', previous_status: 'busy' })).toBe(false);
+    expect(mayFreeSlot({ status: 'error', previous_status: 'idle' })).toBe(false);
+    expect(mayFreeSlot({ status: 'idle', previous_status: 'busy' })).toBe(true); // a task finished
+    expect(mayFreeSlot({ status: 'idle', previous_status: 'offline' })).toBe(true); // back
+    expect(mayFreeSlot({ status: 'busy', previous_status: 'offline' })).toBe(true); // back, maybe with room
+    expect(mayFreeSlot(undefined)).toBe(true); // unknown: wake
   });
 });
 

@@ -14,6 +14,18 @@ export function startActivity(task: { parentId: string | null }): Activity {
   return task.parentId ? 'collaborating' : 'thinking';
 }
 
+/**
+ * Whether an agent.state_changed can make room for a task (the worker wakes for those only): not
+ * a change to busy, offline or error of an agent that was idle or busy — a task's start, its
+ * activity changes, a runtime lost. Each such wake-up was a round or a check that found nothing:
+ * the worker's checks per sim task went 0.71 → 0.57 without them (statement log, 1,250 tasks).
+ */
+export function mayFreeSlot(data: { status?: string; previous_status?: string } | undefined): boolean {
+  const wasAvailable = data?.previous_status === 'idle' || data?.previous_status === 'busy';
+  const lessRoom = data?.status === 'busy' || data?.status === 'offline' || data?.status === 'error';
+  return !(wasAvailable && lessRoom);
+}
+
 export interface CandidateAgent {
   id: string;
   agentType: string;

@@ -406,7 +406,7 @@ export function tasksRepository(database: Database) {
             from (select t2.id, a.name as runner_name, a.personality as runner_personality, a.agent_type as runner_type
                   from tasks t2 join agents a on a.id = t2.agent_id
                   where t2.status = 'assigned' and ${filter}
-                  order by t2.priority desc, t2.assigned_at, t2.id
+                  order by t2.priority desc nulls last, t2.assigned_at, t2.id
                   limit ${limit}
                   for update of t2 skip locked) s
             where t.id = s.id

@@ -5,7 +5,7 @@ import type { TaskError } from '../../contract/tasks.js';
 import type { EventBus } from '../../infra/bus.js';
 import type { ProgressReport, Runtime, RuntimeTask } from '../runtimes/runtime.js';
 import { latestWins } from '../../lib/latest-wins.js';
-import { startActivity } from './assignment.js';
+import { mayFreeSlot, startActivity } from './assignment.js';
 import type { StartedTask } from './tasks.repository.js';
 import type { TasksService } from './tasks.service.js';
 
@@ -76,7 +76,7 @@ export function createWorker(deps: WorkerDeps) {
     for (const line of message.split('\n')) {
       // Cheap prefilter before parsing: most lines are positions and progress.
       if (!line.includes('"task.') && !line.includes('"agent.created"') && !line.includes('"agent.state_changed"')) continue;
-      let event: { type?: string; data?: { task_id?: string; will_retry?: boolean } };
+      let event: { type?: string; data?: { task_id?: string; will_retry?: boolean; status?: string; previous_status?: string } };
       try {
         event = JSON.parse(line) as typeof event;
       } catch {
@@ -96,8 +96,10 @@ export function createWorker(deps: WorkerDeps) {
         type === 'task.completed' ||
         type === 'task.failed' ||
         type === 'task.cancelled' ||
-        type === 'task.assigned' ||
-        type.startsWith('agent.')
+        // an assignment to start — not one this worker's own round started
+        (type === 'task.assigned' && !(taskId && running.has(taskId))) ||
+        (type === 'agent.state_changed' && mayFreeSlot(event.data)) ||
+        (type.startsWith('agent.') && type !== 'agent.state_changed')
       ) {
         poke();
       }
