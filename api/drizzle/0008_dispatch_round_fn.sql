@@ -36,7 +36,9 @@ $$;
 -- Under the dispatch lock (taken, waiting for it; held until the statement commits):
 --  1. tasks already assigned to agents of p_start_types start (the built-in worker runs them),
 --     oldest assignment first, up to p_start_limit, skipping rows another holds;
---  2. when some agent is idle or busy, the queue (0006's read, by the clock after the wait) and
+--  2. when some agent is idle or busy, the queue (0006's read, by the clock after the wait, only
+--     the columns the choice needs: reading whole rows through the function cost 0.54 ms of a
+--     round with a backlog, 0.18–0.38 ms this way) and
 --     the agents that could take its tasks and have a free slot (load < their type's capacity in
 --     p_capacity, 1 for a type not in it);
 --  3. each task in queue order goes to its targeted agent, or to an eligible agent — same game,
@@ -151,7 +153,16 @@ BEGIN
            coalesce(bool_or(q.game_id IS NULL AND NOT q.targeted), false),
            array_agg(q.agent_id) FILTER (WHERE q.targeted)
     INTO q_id, q_agent, q_targeted, q_type, q_game, q_caps, q_parent, q_games, q_null_game, q_targets
-    FROM (SELECT * FROM agentvm_runnable_tasks_at(p_batch, v_now) r ORDER BY r.priority DESC, r.created_at, r.id) q;
+    FROM (
+      -- agentvm_runnable_tasks_at's read (0003, 0006, above), only the columns the choice needs;
+      -- the aggregates above take its rows in this order
+      SELECT qt.id, qt.agent_id, qt.targeted, qt.agent_type, qt.game_id, qt.required_capabilities, qt.parent_id
+      FROM tasks qt
+      WHERE qt.status = 'queued' AND qt.team_size IS NULL AND qt.run_after <= v_now
+        AND NOT EXISTS (SELECT 1 FROM tasks d WHERE d.id = ANY(qt.depends_on) AND d.status <> 'completed')
+      ORDER BY qt.priority DESC NULLS LAST, qt.created_at, qt.id
+      LIMIT p_batch
+    ) q;
   END IF;
   n := coalesce(cardinality(q_id), 0);
 

@@ -81,6 +81,10 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
         assignedAt: new Date(base - 10_000 + i),
       }));
     if (held.length > 0) await db.insert(tasks).values(held);
+    // Dependencies: a finished task (runnable after it) and the held ones (not yet).
+    const done = { id: newId(), description: 'done', taskType: 'code', status: 'completed', priority: 1, maxAttempts: 3, timeoutS: 60 };
+    await db.insert(tasks).values(done);
+    const dependable = [done.id, ...held.map((h) => h.id)];
 
     const queued = Array.from({ length: 1 + Math.floor(random() * 30) }, (_, i) => {
       const targeted = random() < 0.2;
@@ -100,6 +104,7 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
         timeoutS: 60,
         createdAt: new Date(base + i),
         runAfter: random() < 0.1 ? new Date(Date.now() + 3_600_000) : new Date(base + i),
+        dependsOn: random() < 0.2 ? [pick(dependable)] : [],
       };
     });
     await db.insert(tasks).values(queued);
