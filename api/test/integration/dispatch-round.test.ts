@@ -2,14 +2,14 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agents, tasks } from '../../src/db/schema.js';
 import { newId } from '../../src/lib/ids.js';
-import { chooseAgent, type CandidateAgent } from '../../src/modules/tasks/assignment.js';
+import { planAssignments, type CandidateAgent } from '../../src/modules/tasks/assignment.js';
 import { tasksRepository } from '../../src/modules/tasks/tasks.repository.js';
 import { buildTestApp, driver, type TestApp } from '../helpers/build-app.js';
 
 /**
  * The dispatch round as one SQL function (migration 0008) against the rules it mirrors: random
  * queues and agents, the TypeScript round (the repository's queue and candidate reads, then
- * chooseAgent task by task, as tasks.service.ts dispatchIn does) computed first in a transaction
+ * planAssignments — chooseAgent task by task — as tasks.service.ts dispatchIn does) computed first in a transaction
  * that is rolled back, then the function on the same rows; every task → agent pair must match.
  */
 
@@ -145,18 +145,24 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
             targets,
           )
         ).map((a) => ({ ...a, capacity: CAPACITY[a.agentType] ?? 1 }));
-        for (const q of queue) {
-          const chosen = chooseAgent(q, candidates);
-          if (!chosen) continue;
-          chosen.load += 1;
-          expected.push([q.id, chosen.id]);
-        }
+        for (const { task, agent } of planAssignments(queue, candidates)) expected.push([task.id, agent.id]);
         tx.rollback();
       })
       .catch((err: unknown) => {
         if (!(err instanceof Error) || !/rollback/i.test(err.message)) throw err;
       });
     return { agentRows, held, expected, earlier };
+  }
+
+  /** An empty database with one idle agent. */
+  async function onlyAgent(name: string, agentType: string) {
+    await t.app.database.db.execute(sql`delete from tasks`);
+    await t.app.database.db.execute(sql`delete from agents`);
+    const [agent] = await t.app.database.db
+      .insert(agents)
+      .values({ id: newId(), name, agentType, status: 'idle', personality: 'steady', capabilities: ['code'], gameId: 'g-1' })
+      .returning();
+    return agent!;
   }
 
   async function round(startTypes: string[], startLimit: number) {
@@ -235,21 +241,7 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
   });
 
   it('leaves a subtask assigned (its start updates the parent) and says one waits', async () => {
-    await scenario(7);
-    await t.app.database.db.execute(sql`delete from tasks`);
-    await t.app.database.db.execute(sql`delete from agents`);
-    const [agent] = await t.app.database.db
-      .insert(agents)
-      .values({
-        id: newId(),
-        name: 'team-1',
-        agentType: 'aider',
-        status: 'idle',
-        personality: 'steady',
-        capabilities: ['code'],
-        gameId: 'g-1',
-      })
-      .returning();
+    const agent = await onlyAgent('team-1', 'aider');
     const parent = newId();
     await t.app.database.db.insert(tasks).values([
       {
@@ -277,20 +269,14 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
     ]);
     const first = await round(['aider'], 2);
     expect(first.started).toEqual([]);
-    expect(first.assigned.map((r) => [r.parentId, r.agentId, r.status])).toEqual([[parent, agent!.id, 'assigned']]);
+    expect(first.assigned.map((r) => [r.parentId, r.agentId, r.status])).toEqual([[parent, agent.id, 'assigned']]);
     expect(first.teamWaiting).toBe(true);
     // Without free slots it does not look.
     expect((await round(['aider'], 0)).teamWaiting).toBe(false);
   });
 
   it('a round waits for the dispatch lock another transaction holds, then sees what was committed meanwhile', async () => {
-    await scenario(3);
-    await t.app.database.db.execute(sql`delete from tasks`);
-    await t.app.database.db.execute(sql`delete from agents`);
-    const [agent] = await t.app.database.db
-      .insert(agents)
-      .values({ id: newId(), name: 'w', agentType: 'custom', status: 'idle', personality: 'steady', capabilities: ['code'], gameId: 'g-1' })
-      .returning();
+    const agent = await onlyAgent('w', 'custom');
     const taskId = newId();
     let pending: ReturnType<typeof round> | null = null;
     await t.app.database.db.transaction(async (tx) => {
@@ -309,6 +295,6 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
       });
     });
     const result = await pending!;
-    expect(result.assigned.map((r) => [r.id, r.agentId])).toEqual([[taskId, agent!.id]]);
+    expect(result.assigned.map((r) => [r.id, r.agentId])).toEqual([[taskId, agent.id]]);
   });
 });

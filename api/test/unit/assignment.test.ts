@@ -5,6 +5,7 @@ import {
   canTransition,
   chooseAgent,
   mayFreeSlot,
+  planAssignments,
   type CandidateAgent,
   type QueuedTask,
 } from '../../src/modules/tasks/assignment.js';
@@ -59,6 +60,21 @@ describe('chooseAgent', () => {
     expect(chooseAgent(task({ targeted: true, agentId: 'target' }), [target, other])).toBeNull();
     expect(chooseAgent(task({ targeted: true, agentId: 'target' }), [{ ...target, load: 0 }, other])?.id).toBe('target');
     expect(chooseAgent(task({ targeted: true, agentId: 'gone' }), [other])).toBeNull();
+  });
+});
+
+describe('planAssignments', () => {
+  it('counts each choice: a full agent takes no more, the next least loaded does', () => {
+    const a = agent('a', { capacity: 2 });
+    const b = agent('b', { idleSince: new Date('2026-01-02T00:00:00Z') });
+    const plan = planAssignments([task({ id: '1' }), task({ id: '2' }), task({ id: '3' }), task({ id: '4' })], [a, b]);
+    // a is idle longest, so it goes first; then b (load 0 < 1); then a again (its second slot)
+    expect(plan.map((p) => [p.task.id, p.agent.id])).toEqual([
+      ['1', 'a'],
+      ['2', 'b'],
+      ['3', 'a'],
+    ]);
+    expect([a.load, b.load]).toEqual([2, 1]);
   });
 });
 

@@ -85,6 +85,26 @@ export function chooseAgent(task: QueuedTask, candidates: readonly CandidateAgen
 }
 
 /**
+ * A dispatch round's choices: each task in queue order goes to chooseAgent's agent, which then
+ * counts it (`load` of the candidates is updated). Tasks without an agent are left out. The
+ * round's SQL function on Postgres (migration 0008) makes the same choices; its test uses this
+ * as the oracle.
+ */
+export function planAssignments<T extends QueuedTask>(
+  queue: readonly T[],
+  candidates: readonly CandidateAgent[],
+): Array<{ task: T; agent: CandidateAgent }> {
+  const plan: Array<{ task: T; agent: CandidateAgent }> = [];
+  for (const task of queue) {
+    const agent = chooseAgent(task, candidates);
+    if (!agent) continue;
+    agent.load += 1;
+    plan.push({ task, agent });
+  }
+  return plan;
+}
+
+/**
  * Exponential backoff with full jitter: attempt 1 waits up to base, attempt 2 up to 2·base, …,
  * capped at max. Jitter spreads retries of many tasks that failed together (a runtime outage).
  */

@@ -18,6 +18,7 @@ import {
   chooseAgent,
   isEligible,
   isFinal,
+  planAssignments,
   startActivity,
   type CandidateAgent,
   type QueuedTask,
@@ -593,26 +594,12 @@ export function tasksService(deps: TasksServiceDeps) {
       ...a,
       capacity: typeCapacity(a.agentType),
     }));
-    const pairs: Array<{ taskId: string; agentId: string; start: boolean }> = [];
     let startable = start?.limit ?? 0;
-    for (const task of queued) {
-      const chosen = chooseAgent(
-        {
-          id: task.id,
-          agentId: task.agentId,
-          targeted: task.targeted,
-          agentType: task.agentType,
-          gameId: task.gameId,
-          requiredCapabilities: task.requiredCapabilities,
-        },
-        candidates,
-      );
-      if (!chosen) continue;
-      chosen.load += 1;
-      const startNow = startable > 0 && start!.agentTypes.has(chosen.agentType);
+    const pairs = planAssignments(queued, candidates).map(({ task, agent }) => {
+      const startNow = startable > 0 && start!.agentTypes.has(agent.agentType);
       if (startNow) startable--;
-      pairs.push({ taskId: task.id, agentId: chosen.id, start: startNow });
-    }
+      return { taskId: task.id, agentId: agent.id, start: startNow };
+    });
     const assigned = await repo.markAssigned(tx, pairs, leaseS);
     for (const row of assigned) {
       // A task started in the same update already counts its attempt.
