@@ -43,9 +43,10 @@ $$;
 --     p_capacity, 1 for a type not in it);
 --  3. each task in queue order goes to its targeted agent, or to an eligible agent — same game,
 --     its preferred type, every required capability — least loaded, longest idle, lowest id;
---     one that got a task counts it. A (game, type, capabilities) that found no agent finds none
---     later in the round either (loads only grow), so its other tasks are skipped at once, and
---     the loop ends when no slot is left;
+--     one that got a task counts it (the scan walks the agents in their starting order of
+--     preference and stops where none can be better). A (game, type, capabilities) that found
+--     no agent finds none later in the round either (loads only grow), so its other tasks are
+--     skipped at once, and the loop ends when no slot is left;
 --  4. one UPDATE assigns them (re-checking status = 'queued'); those given to agents of
 --     p_start_types start in it while free slots remain, unless a subtask (its parent is updated
 --     by the caller's transaction instead);
@@ -100,6 +101,8 @@ DECLARE
   c_idle timestamptz[];
   c_load integer[];
   c_cap integer[];
+  c_start_load integer[];
+  v_first integer := 1;
   v_free integer := 0;
   v_dead jsonb := '{}';
   v_sig text;
@@ -167,21 +170,27 @@ BEGIN
   n := coalesce(cardinality(q_id), 0);
 
   IF n > 0 THEN
+    -- In the order of preference at the start of the round (least loaded, longest idle, id): the
+    -- scan below stops at the first agent that cannot beat the best found so far.
     SELECT array_agg(c.id), array_agg(c.agent_type), array_agg(c.game_id), array_agg(to_jsonb(c.capabilities)),
            array_agg(c.idle_since), array_agg(c.load), array_agg(c.cap), coalesce(sum(c.cap - c.load), 0)
     INTO c_id, c_type, c_game, c_caps, c_idle, c_load, c_cap, v_free
     FROM (
-      -- idle_since by the millisecond, as JavaScript's Date compares it
-      SELECT ag.id, ag.agent_type, ag.game_id, ag.capabilities, date_trunc('milliseconds', ag.idle_since) AS idle_since,
-             (SELECT count(*) FROM tasks x WHERE x.agent_id = ag.id AND x.status IN ('assigned', 'running'))::int AS load,
-             coalesce((p_capacity ->> ag.agent_type)::int, 1) AS cap
-      FROM agents ag
-      WHERE ag.status IN ('idle', 'busy')
-        AND (ag.game_id = ANY(coalesce(q_games, '{}')) OR (q_null_game AND ag.game_id IS NULL)
-             OR ag.id = ANY(coalesce(q_targets, '{}')))
-    ) c
-    WHERE c.load < c.cap;
+      SELECT * FROM (
+        -- idle_since by the millisecond, as JavaScript's Date compares it
+        SELECT ag.id, ag.agent_type, ag.game_id, ag.capabilities, date_trunc('milliseconds', ag.idle_since) AS idle_since,
+               (SELECT count(*) FROM tasks x WHERE x.agent_id = ag.id AND x.status IN ('assigned', 'running'))::int AS load,
+               coalesce((p_capacity ->> ag.agent_type)::int, 1) AS cap
+        FROM agents ag
+        WHERE ag.status IN ('idle', 'busy')
+          AND (ag.game_id = ANY(coalesce(q_games, '{}')) OR (q_null_game AND ag.game_id IS NULL)
+               OR ag.id = ANY(coalesce(q_targets, '{}')))
+      ) f
+      WHERE f.load < f.cap
+      ORDER BY f.load, f.idle_since, f.id
+    ) c;
     m := coalesce(cardinality(c_id), 0);
+    c_start_load := coalesce(c_load, '{}');
 
     -- 3. the choice (assignment.ts chooseAgent)
     FOR i IN 1..n LOOP
@@ -196,7 +205,20 @@ BEGIN
         v_sig := coalesce(q_game[i], '') || chr(31) || coalesce(q_type[i], '') || chr(31) || q_caps[i]::text
                  || chr(31) || (q_game[i] IS NULL)::text || (q_type[i] IS NULL)::text;
         CONTINUE WHEN v_dead ? v_sig;
-        FOR k IN 1..m LOOP
+        -- Agents before v_first are full (they stay so: loads only grow).
+        WHILE v_first <= m AND c_load[v_first] >= c_cap[v_first] LOOP
+          v_first := v_first + 1;
+        END LOOP;
+        FOR k IN v_first..m LOOP
+          -- Loads only grow, so an agent whose starting (load, idle, id) is already worse than the
+          -- best's current one cannot beat it, nor can any after it. With capacity 1 (the
+          -- default) a task's scan is one agent instead of all of them: a round of 500 tasks for
+          -- 1,000 idle agents took 262 ms, now 39 ms. With capacity 2 a task still passes the
+          -- agents this round already gave one (192 ms for that round).
+          EXIT WHEN v_best IS NOT NULL
+            AND (c_start_load[k] > c_load[v_best]
+                 OR (c_start_load[k] = c_load[v_best] AND c_idle[k] > c_idle[v_best])
+                 OR (c_start_load[k] = c_load[v_best] AND c_idle[k] = c_idle[v_best] AND c_id[k] > c_id[v_best]));
           IF c_load[k] < c_cap[k]
              AND c_game[k] IS NOT DISTINCT FROM q_game[i]
              AND (q_type[i] IS NULL OR c_type[k] = q_type[i])

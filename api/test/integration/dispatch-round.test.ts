@@ -41,7 +41,7 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
     await t?.close();
   });
 
-  async function scenario(seed: number, options: { earlierOf?: string } = {}) {
+  async function scenario(seed: number, options: { earlierOf?: string; agents?: number; tasks?: number } = {}) {
     const random = prng(seed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
     const subset = (xs: readonly string[], max: number) => xs.filter(() => random() < max / xs.length);
@@ -52,7 +52,7 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
 
     // Agents: a few idle-since instants so ties on load and idle time are common.
     const base = Date.parse('2026-12-01T00:00:00.000Z');
-    const agentRows = Array.from({ length: 4 + Math.floor(random() * 14) }, (_, i) => ({
+    const agentRows = Array.from({ length: options.agents ?? 4 + Math.floor(random() * 14) }, (_, i) => ({
       id: newId(),
       name: `a${i}`,
       agentType: pick(TYPES),
@@ -86,7 +86,7 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
     await db.insert(tasks).values(done);
     const dependable = [done.id, ...held.map((h) => h.id)];
 
-    const queued = Array.from({ length: 1 + Math.floor(random() * 30) }, (_, i) => {
+    const queued = Array.from({ length: options.tasks ?? 1 + Math.floor(random() * 30) }, (_, i) => {
       const targeted = random() < 0.2;
       const target = random() < 0.8 ? pick(agentRows).id : newId();
       return {
@@ -195,6 +195,17 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
     }
     // The scenarios exercise the rules: many pairs, not an empty comparison.
     expect(pairs).toBeGreaterThan(100);
+  });
+
+  it('assigns as chooseAgent does with hundreds of agents (the scan that stops early), over 4 large queues', async () => {
+    let pairs = 0;
+    for (let seed = 201; seed <= 204; seed++) {
+      const { expected } = await scenario(seed, { agents: 300, tasks: 250 });
+      const result = await round([], 0);
+      expect({ seed, pairs: result.assigned.map((row) => [row.id, row.agentId!]) }).toEqual({ seed, pairs: expected });
+      pairs += expected.length;
+    }
+    expect(pairs).toBeGreaterThan(200);
   });
 
   it("starts what it gives the worker's agent types, up to the free slots; earlier assignments first", async () => {
