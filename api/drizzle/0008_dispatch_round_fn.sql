@@ -26,6 +26,83 @@ BEGIN
 END;
 $$;
 --> statement-breakpoint
+-- What starting a task does to its agent and the log, for the claim (0005's function, redefined
+-- below on top of this) and the dispatch round alike: stage task.started; make the agent busy
+-- with the task — 'thinking', 'collaborating' for a subtask (assignment.ts startActivity), the
+-- description's first 200 characters as the detail — unless it is offline or in error or
+-- already exactly so; stage agent.state_changed when its status, activity or detail changed.
+-- Locks the agent (a caller starting several locks them in id order first). Returns the agent as
+-- it was before (all null when it is gone). p_at: the events' and the update's time.
+CREATE OR REPLACE FUNCTION agentvm_task_started(t tasks, p_actor uuid, p_at timestamptz)
+RETURNS agents
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  a agents%ROWTYPE;
+  v_activity text := CASE WHEN t.parent_id IS NULL THEN 'thinking' ELSE 'collaborating' END;
+  v_detail text := left(t.description, 200);
+BEGIN
+  INSERT INTO event_outbox (type, game_id, agent_id, task_id, actor, data, created_at)
+  VALUES ('task.started', t.game_id, t.agent_id, t.id, p_actor, jsonb_build_object(
+    'task_id', t.id, 'agent_id', t.agent_id, 'attempt', t.attempts, 'activity', v_activity), p_at);
+
+  SELECT * INTO a FROM agents WHERE id = t.agent_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  IF a.status NOT IN ('offline', 'error')
+     AND (a.status, a.activity, a.activity_detail, a.current_task_id)
+         IS DISTINCT FROM ('busy'::text, v_activity, v_detail, t.id) THEN
+    UPDATE agents SET status = 'busy', activity = v_activity, activity_detail = v_detail, current_task_id = t.id,
+      updated_at = p_at, version = version + 1
+    WHERE id = a.id;
+    IF (a.status, a.activity, a.activity_detail) IS DISTINCT FROM ('busy'::text, v_activity, v_detail) THEN
+      INSERT INTO event_outbox (type, game_id, agent_id, task_id, actor, data, created_at)
+      VALUES ('agent.state_changed', a.game_id, a.id, t.id, p_actor, jsonb_build_object(
+        'agent_id', a.id,
+        'status', 'busy',
+        'previous_status', a.status,
+        'activity', v_activity,
+        'activity_detail', v_detail,
+        'task_id', t.id), p_at);
+    END IF;
+  END IF;
+  RETURN a;
+END;
+$$;
+--> statement-breakpoint
+-- 0005's claim, its start's side effects now agentvm_task_started's (unchanged rules).
+CREATE OR REPLACE FUNCTION agentvm_claim_assigned(p_agent uuid, p_lease_s integer, p_actor uuid)
+RETURNS TABLE (outcome text, task jsonb)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  t tasks%ROWTYPE;
+BEGIN
+  SELECT * INTO t FROM tasks
+  WHERE agent_id = p_agent AND status = 'assigned'
+  ORDER BY priority DESC, assigned_at, id
+  LIMIT 1
+  FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT 'none'::text, NULL::jsonb;
+    RETURN;
+  END IF;
+  IF t.parent_id IS NOT NULL OR t.team_size IS NOT NULL THEN
+    RETURN QUERY SELECT 'team'::text, NULL::jsonb;
+    RETURN;
+  END IF;
+
+  UPDATE tasks SET status = 'running', attempts = attempts + 1, started_at = statement_timestamp(),
+    updated_at = statement_timestamp(), progress = 0, message = NULL, lease_token = gen_random_uuid(),
+    lease_expires_at = statement_timestamp() + make_interval(secs => p_lease_s)
+  WHERE id = t.id
+  RETURNING * INTO t;
+  PERFORM agentvm_task_started(t, p_actor, statement_timestamp());
+  RETURN QUERY SELECT 'started'::text, to_jsonb(t);
+END;
+$$;
+--> statement-breakpoint
 -- A whole dispatch round in one statement (tasks.service.ts `dispatchRound`, Postgres): the
 -- transaction it replaces was eight round trips — BEGIN, the start of assigned tasks, the lock
 -- and queue read (0006), the candidates, the assigning UPDATE, the agents made busy, the events,
@@ -50,7 +127,7 @@ $$;
 --  4. one UPDATE assigns them (re-checking status = 'queued'); those given to agents of
 --     p_start_types start in it while free slots remain, unless a subtask (its parent is updated
 --     by the caller's transaction instead);
---  5. the agents of started tasks (locked in id order) become busy, as in 0005;
+--  5. the agents of started tasks (locked in id order) become busy (agentvm_task_started, above);
 --  6. events staged in event_outbox: task.assigned of each assigned task, then per started task
 --     task.started and, when the agent's state changed, agent.state_changed.
 -- Returns the tasks in that order: kind 'started' (an earlier assignment, now running),
@@ -119,8 +196,6 @@ DECLARE
   v_earlier_n integer;
   t tasks;
   a agents%ROWTYPE;
-  v_activity text;
-  v_detail text;
   i integer;
   k integer;
 BEGIN
@@ -301,32 +376,7 @@ BEGIN
   END IF;
   FOR i IN 1..cardinality(v_started) LOOP
     t := v_started[i];
-    v_activity := CASE WHEN t.parent_id IS NULL THEN 'thinking' ELSE 'collaborating' END;
-    v_detail := left(t.description, 200);
-    INSERT INTO event_outbox (type, game_id, agent_id, task_id, actor, data, created_at)
-    VALUES ('task.started', t.game_id, t.agent_id, t.id, NULL, jsonb_build_object(
-      'task_id', t.id, 'agent_id', t.agent_id, 'attempt', t.attempts, 'activity', v_activity), v_now);
-    SELECT * INTO a FROM agents WHERE id = t.agent_id;
-    IF NOT FOUND THEN
-      a := NULL;
-    END IF;
-    IF a.id IS NOT NULL AND a.status NOT IN ('offline', 'error')
-       AND (a.status, a.activity, a.activity_detail, a.current_task_id)
-           IS DISTINCT FROM ('busy'::text, v_activity, v_detail, t.id) THEN
-      UPDATE agents SET status = 'busy', activity = v_activity, activity_detail = v_detail, current_task_id = t.id,
-        updated_at = v_now, version = version + 1
-      WHERE id = a.id;
-      IF (a.status, a.activity, a.activity_detail) IS DISTINCT FROM ('busy'::text, v_activity, v_detail) THEN
-        INSERT INTO event_outbox (type, game_id, agent_id, task_id, actor, data, created_at)
-        VALUES ('agent.state_changed', a.game_id, a.id, t.id, NULL, jsonb_build_object(
-          'agent_id', a.id,
-          'status', 'busy',
-          'previous_status', a.status,
-          'activity', v_activity,
-          'activity_detail', v_detail,
-          'task_id', t.id), v_now);
-      END IF;
-    END IF;
+    a := agentvm_task_started(t, NULL, v_now);
     kind := CASE WHEN i <= v_earlier_n THEN 'started' ELSE 'assigned_started' END;
     task := to_jsonb(t);
     runner_name := a.name;

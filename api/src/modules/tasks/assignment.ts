@@ -7,8 +7,8 @@ import type { TaskStatus } from '../../contract/tasks.js';
 
 /**
  * What an agent is doing once a task of its starts (the description's first 200 characters are
- * the detail): a subtask of a collaborative task is teamwork. The claim's SQL function
- * (migration 0005) makes the same choice.
+ * the detail): a subtask of a collaborative task is teamwork. On Postgres agentvm_task_started
+ * (migration 0008; the claim's and the dispatch round's start) makes the same choice.
  */
 export function startActivity(task: { parentId: string | null }): Activity {
   return task.parentId ? 'collaborating' : 'thinking';

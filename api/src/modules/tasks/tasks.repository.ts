@@ -334,9 +334,10 @@ export function tasksRepository(database: Database) {
     },
 
     /**
-     * A claim's start in one statement (Postgres; migration 0005): the agent's first assigned
-     * task goes running under a fresh lease, the agent busy, task.started (and
-     * agent.state_changed) staged. 'team': a subtask, left unchanged for the transaction.
+     * A claim's start in one statement (Postgres; migration 0005, redefined in 0008 on top of
+     * agentvm_task_started, which the dispatch round shares): the agent's first assigned task
+     * goes running under a fresh lease, the agent busy, task.started (and agent.state_changed)
+     * staged. 'team': a subtask, left unchanged for the transaction.
      */
     async claimAssigned(
       agentId: string,

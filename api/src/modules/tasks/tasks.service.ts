@@ -639,7 +639,7 @@ export function tasksService(deps: TasksServiceDeps) {
         agentId: row.agentId!,
         taskId: row.id,
         activity: startActivity(row),
-        // By characters, like left() in the claim's function (migration 0005).
+        // By characters, like left() in agentvm_task_started (migration 0008).
         activityDetail: firstCharacters(row.description, 200),
       }));
       const changes = await repo.markBusy(tx, next);

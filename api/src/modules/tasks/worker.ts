@@ -99,7 +99,7 @@ export function createWorker(deps: WorkerDeps) {
         // an assignment to start — not one this worker's own round started
         (type === 'task.assigned' && !(taskId && running.has(taskId))) ||
         (type === 'agent.state_changed' && mayFreeSlot(event.data)) ||
-        (type.startsWith('agent.') && type !== 'agent.state_changed')
+        type === 'agent.created'
       ) {
         poke();
       }
