@@ -7,7 +7,7 @@ import { tasksRepository } from '../../src/modules/tasks/tasks.repository.js';
 import { buildTestApp, driver, type TestApp } from '../helpers/build-app.js';
 
 /**
- * The dispatch round as one SQL function (migration 0008) against the rules it mirrors: random
+ * The dispatch round as one SQL function (migrations 0008, 0009) against the rules it mirrors: random
  * queues and agents, the TypeScript round (the repository's queue and candidate reads, then
  * planAssignments — chooseAgent task by task — as tasks.service.ts dispatchIn does) computed first in a transaction
  * that is rolled back, then the function on the same rows; every task → agent pair must match.
@@ -165,7 +165,7 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
     return agent!;
   }
 
-  async function round(startTypes: string[], startLimit: number) {
+  async function round(startTypes: string[], startLimit: number, claims?: Map<string, string | null>) {
     return tasksRepository(t.app.database).dispatchRound({
       batch: 500,
       lock: LOCK,
@@ -173,6 +173,7 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
       startTypes,
       startLimit,
       leaseS: 30,
+      ...(claims ? { claims } : {}),
     });
   }
 
@@ -251,6 +252,73 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
     expect(startedTotal).toBeGreaterThan(20);
   });
 
+  it('starts the first task it gives each agent whose claim waits (migration 0009), choosing as before', async () => {
+    let claimedTotal = 0;
+    for (let seed = 301; seed <= 330; seed++) {
+      const random = prng(seed * 7);
+      const { expected, agentRows } = await scenario(seed);
+      // Claims wait for some agents (of any status: a claim reads its agent before it waits).
+      const claims = new Map(agentRows.filter(() => random() < 0.5).map((a) => [a.id, random() < 0.8 ? newId() : null] as const));
+      const result = await round([], 0, claims);
+      // The same pairs (claimed tasks come back after the others, as started ones do).
+      const byTask = (a: string[], b: string[]) => a[0]!.localeCompare(b[0]!);
+      expect({ seed, pairs: result.assigned.map((row) => [row.id, row.agentId!]).sort(byTask) }).toEqual({
+        seed,
+        pairs: expected.map((pair) => [...pair]).sort(byTask),
+      });
+      const want: string[] = [];
+      const served = new Set<string>();
+      for (const [task, agent] of expected) {
+        if (!claims.has(agent) || served.has(agent)) continue;
+        served.add(agent);
+        want.push(task);
+      }
+      expect({ seed, claimed: result.claimed.map((row) => row.id) }).toEqual({ seed, claimed: want });
+      expect(result.started).toEqual([]);
+      for (const row of result.claimed) {
+        expect(row.status).toBe('running');
+        expect(row.attempts).toBe(1);
+        expect(row.leaseToken).toBeTruthy();
+        expect(row.startedAt!.getTime()).toBe(row.assignedAt!.getTime());
+      }
+      // The others are assigned (their claims start them), untouched.
+      const pairTasks = new Set(expected.map(([task]) => task));
+      const statuses = (await t.app.database.rows<{ id: string; status: string }>(sql`select id, status from tasks`)).filter((row) =>
+        pairTasks.has(row.id),
+      );
+      expect(statuses).toHaveLength(expected.length);
+      for (const row of statuses)
+        expect({ seed, id: row.id, status: row.status }).toEqual({
+          seed,
+          id: row.id,
+          status: want.includes(row.id) ? 'running' : 'assigned',
+        });
+      // task.assigned of every pair (attempt 1), then task.started of each claimed one with the claim's key as actor.
+      const staged = await t.app.database.rows<{ type: string; task_id: string; actor: string | null; attempt: number }>(
+        sql`select type, task_id, actor, (data->>'attempt')::int as attempt from event_outbox where type in ('task.assigned', 'task.started') order by id`,
+      );
+      expect(staged.map((e) => [e.type, e.task_id, e.attempt])).toEqual([
+        ...expected.map(([task]) => ['task.assigned', task, 1]),
+        ...want.map((task) => ['task.started', task, 1]),
+      ]);
+      for (const e of staged.filter((x) => x.type === 'task.started')) {
+        const agent = expected.find(([task]) => task === e.task_id)![1];
+        expect(e.actor).toBe(claims.get(agent));
+      }
+      // Their agents are busy with them, unless offline or in error.
+      for (const row of result.claimed) {
+        const before = agentRows.find((a) => a.id === row.agentId)!;
+        const [agent] = await t.app.database.rows<{ status: string; current_task_id: string | null }>(
+          sql`select status, current_task_id from agents where id = ${row.agentId}`,
+        );
+        if (before.status === 'offline' || before.status === 'error') expect(agent!.status).toBe(before.status);
+        else expect(agent).toEqual({ status: 'busy', current_task_id: row.id });
+      }
+      claimedTotal += want.length;
+    }
+    expect(claimedTotal).toBeGreaterThan(20);
+  });
+
   it('leaves a subtask assigned (its start updates the parent) and says one waits', async () => {
     const agent = await onlyAgent('team-1', 'aider');
     const parent = newId();
@@ -278,8 +346,10 @@ describe.runIf(driver === 'postgres')('dispatch round in one statement (postgres
         timeoutS: 60,
       },
     ]);
-    const first = await round(['aider'], 2);
+    // Not even for a claim that waits for this agent.
+    const first = await round(['aider'], 2, new Map([[agent.id, null]]));
     expect(first.started).toEqual([]);
+    expect(first.claimed).toEqual([]);
     expect(first.assigned.map((r) => [r.parentId, r.agentId, r.status])).toEqual([[parent, agent.id, 'assigned']]);
     expect(first.teamWaiting).toBe(true);
     // Without free slots it does not look.

@@ -402,6 +402,41 @@ describe(`tasks (${driver})`, () => {
     expect(((await res.json()) as Json).task).toMatchObject({ id: task.id, status: 'running', attempts: 1 });
   });
 
+  it.runIf(driver === 'postgres')(
+    'a dispatch round starts the task it gives an agent whose claim waits in this process, and hands it over (0009)',
+    async () => {
+      const agent = await insertAgent(t.app, { gameId: 'g-handoff', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+      const runtimeKey = await createKey(t, ['runtime']);
+      const keyId = '01a2426d-a831-7cbe-8c23-e1bb136e6f89'; // the actor recorded for task.started
+      const waiting = t.app.taskWaiters.wait(agent.id, 10_000, { actor: keyId, alive: () => true });
+      // Queued without the create's own inline dispatch (as when a round of this process holds the lock).
+      const taskId = '01a2426e-02f5-70fe-a59e-99fd198b016e';
+      await t.app.database.db.execute(sql`
+        insert into tasks (id, description, task_type, status, priority, game_id, max_attempts, timeout_s)
+        values (${taskId}, 'handed over', 'code', 'queued', 1, 'g-handoff', 3, 60)`);
+      await t.app.tasks.dispatchAndStart([], 0);
+      const handed = await waiting;
+      expect(handed?.row).toMatchObject({ id: taskId, agentId: agent.id, status: 'running', attempts: 1 });
+      expect(handed!.row.startedAt!.getTime()).toBe(handed!.row.assignedAt!.getTime());
+      await handed!.ready;
+      const events = await eventsOf(t.app, { taskId });
+      expect(events.map((e) => [e.type, e.actor])).toEqual([
+        ['task.assigned', null],
+        ['task.started', keyId],
+        ['agent.state_changed', keyId],
+      ]);
+      // The lease it carries is the task's: the runtime completes with it.
+      const done = await t.request({
+        method: 'POST',
+        url: `/runtime/tasks/${taskId}/complete`,
+        key: runtimeKey,
+        body: { lease_token: handed!.row.leaseToken, result: 'ok' },
+      });
+      expect(done.statusCode).toBe(200);
+      expect(done.json()).toMatchObject({ status: 'completed', attempts: 1 });
+    },
+  );
+
   it('a runtime that dies mid-task loses its lease: the task is retried and completes exactly once', async () => {
     const agent = await insertAgent(t.app, { gameId: 'g-lease', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
     const runtimeKey = await createKey(t, ['runtime']);

@@ -49,8 +49,16 @@ export const runtimeRoutes: FastifyPluginAsyncZod = async (app) => {
         // so raw.destroyed was always true here and every long-poll answered 204 at once
         // (runtimes then polled in a tight loop, each claim running a dispatch round).
         if (remaining <= 0 || request.socket.destroyed) return reply.code(204).send(null);
-        // Woken by a task.assigned naming this agent (or a short poll).
-        await waiters.wait(agentId, Math.min(remaining, 1000));
+        // Woken by a task.assigned naming this agent (or a short poll) — or handed a task that a
+        // dispatch round of this process started for this claim (claim-waiters.ts).
+        const handed = await waiters.wait(agentId, Math.min(remaining, 1000), {
+          actor: request.actor.keyId,
+          alive: () => !request.socket.destroyed,
+        });
+        if (handed) {
+          await handed.ready;
+          return reply.code(200).send(service.claimReply(handed.row));
+        }
       }
     },
   );

@@ -355,6 +355,9 @@ export function tasksRepository(database: Database) {
      * by chooseAgent's rules, starts what it gives those agents (up to `startLimit` in all),
      * makes their agents busy and stages the events. `teamWaiting`: an assigned subtask waits
      * for one of those agents (start it in a transaction, which also updates its parent).
+     * `claims` (migration 0009): agents with a claim waiting in this process → the claim's key
+     * id; the first task the round gives one of them starts at once and comes back in `claimed`
+     * (also in `assigned`).
      */
     async dispatchRound(round: {
       batch: number;
@@ -363,22 +366,36 @@ export function tasksRepository(database: Database) {
       startTypes: string[];
       startLimit: number;
       leaseS: number;
-    }): Promise<{ assigned: TaskRow[]; started: Array<StartedTask & { startedNow: boolean }>; teamWaiting: boolean }> {
+      claims?: ReadonlyMap<string, string | null>;
+    }): Promise<{
+      assigned: TaskRow[];
+      started: Array<StartedTask & { startedNow: boolean }>;
+      claimed: TaskRow[];
+      teamWaiting: boolean;
+    }> {
+      const claims = JSON.stringify(Object.fromEntries(round.claims ?? []));
       const result = await rows(
         db,
         sql`select kind, task, runner_name, runner_personality, runner_type
             from agentvm_dispatch_round(${round.batch}::int, ${round.lock}::bigint, ${JSON.stringify(round.capacity)}::jsonb,
-                                        ${pgTextArray(round.startTypes)}::text[], ${round.startLimit}::int, ${round.leaseS}::int)`,
+                                        ${pgTextArray(round.startTypes)}::text[], ${round.startLimit}::int, ${round.leaseS}::int,
+                                        ${claims}::jsonb)`,
       );
-      const out = { assigned: [] as TaskRow[], started: [] as Array<StartedTask & { startedNow: boolean }>, teamWaiting: false };
+      const out = {
+        assigned: [] as TaskRow[],
+        started: [] as Array<StartedTask & { startedNow: boolean }>,
+        claimed: [] as TaskRow[],
+        teamWaiting: false,
+      };
       for (const r of result) {
         if (r.kind === 'team') {
           out.teamWaiting = true;
           continue;
         }
         const row = rawToTask(r.task as Record<string, unknown>);
-        if (r.kind === 'assigned') {
+        if (r.kind === 'assigned' || r.kind === 'claimed') {
           out.assigned.push(row);
+          if (r.kind === 'claimed') out.claimed.push(row);
           continue;
         }
         const started = {

@@ -23,6 +23,7 @@ import {
   type CandidateAgent,
   type QueuedTask,
 } from './assignment.js';
+import type { RoundClaims } from './claim-waiters.js';
 import { priorityToInt, toTaskDto, toTaskStatusDto } from './tasks.mapper.js';
 import { rawToTask, tasksRepository, type QueuedTaskValues, type StartedTask } from './tasks.repository.js';
 
@@ -52,12 +53,14 @@ export interface TasksServiceDeps {
   database: Database;
   bus: EventBus;
   config: Config;
+  /** Claims waiting in this process (claim-waiters.ts): a dispatch round starts their tasks. */
+  claims?: { reserve(): RoundClaims | null };
 }
 
 export type TasksService = ReturnType<typeof tasksService>;
 
 export function tasksService(deps: TasksServiceDeps) {
-  const { database, bus, config } = deps;
+  const { database, bus, config, claims } = deps;
   const repo = tasksRepository(database);
   const outbox = outboxFor(database, bus);
   const leaseS = config.tasks.lease_s;
@@ -691,21 +694,34 @@ export function tasksService(deps: TasksServiceDeps) {
    * A round of dispatch or dispatchAndStart as one statement on Postgres (migration 0008: the
    * rules of dispatchIn, chooseAgent and afterStart for tasks outside a team; a test compares its
    * choices with chooseAgent's). It was a transaction of eight round trips. Its events are staged
-   * and sequenced after it commits, in the background like the transaction's.
+   * and sequenced after it commits, in the background like the transaction's. The claims waiting
+   * in this process go with it (0009): the first task it gives one of their agents starts in it,
+   * and the claim answers with it once the events are in the log.
    */
   async function dispatchRound(sequencer: Sequencer, agentTypes: string[], limit: number) {
-    const round = await holdingDispatch(() =>
-      repo.dispatchRound({
-        batch: DISPATCH_BATCH,
-        lock: DISPATCH_LOCK,
-        capacity: capacities,
-        startTypes: agentTypes,
-        startLimit: limit,
-        leaseS,
-      }),
-    );
-    notifyAssigned(round.assigned.map((row) => row.agentId!));
-    if (round.assigned.length > 0 || round.started.length > 0) void sequencer.sequence();
+    const waiting = claims?.reserve() ?? null;
+    let round: Awaited<ReturnType<typeof repo.dispatchRound>>;
+    try {
+      round = await holdingDispatch(() =>
+        repo.dispatchRound({
+          batch: DISPATCH_BATCH,
+          lock: DISPATCH_LOCK,
+          capacity: capacities,
+          startTypes: agentTypes,
+          startLimit: limit,
+          leaseS,
+          ...(waiting ? { claims: waiting.agents } : {}),
+        }),
+      );
+    } catch (err) {
+      waiting?.settle([], Promise.resolve());
+      throw err;
+    }
+    // A claim handed its task below needs no wake-up (it would try to start it again).
+    const claimed = new Set(round.claimed.map((row) => row.id));
+    notifyAssigned(round.assigned.filter((row) => !claimed.has(row.id)).map((row) => row.agentId!));
+    const ready = round.assigned.length > 0 || round.started.length > 0 ? sequencer.sequence() : Promise.resolve();
+    waiting?.settle(round.claimed, ready);
     return round;
   }
 
@@ -832,8 +848,7 @@ export function tasksService(deps: TasksServiceDeps) {
       if (claimed.outcome === 'started') {
         // The runtime hears of the task once its task.started is in the log.
         await outbox.sequencer.sequence();
-        const row = claimed.task!;
-        return { task: toTaskDto(row), lease: { token: row.leaseToken!, expires_at: row.leaseExpiresAt!.toISOString() } };
+        return claimReply(claimed.task!);
       }
     }
     const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
@@ -842,7 +857,12 @@ export function tasksService(deps: TasksServiceDeps) {
       return started[0] ?? null;
     });
     if (!result) return null;
-    return { task: toTaskDto(result), lease: { token: result.leaseToken!, expires_at: result.leaseExpiresAt!.toISOString() } };
+    return claimReply(result);
+  }
+
+  /** A claim's answer for a task it (or a dispatch round, for it) started. */
+  function claimReply(row: TaskRow): { task: Task; lease: Lease } {
+    return { task: toTaskDto(row), lease: { token: row.leaseToken!, expires_at: row.leaseExpiresAt!.toISOString() } };
   }
 
   /** Why a lease-holder call was refused: 404 for unknown, 409 for everything else. */
@@ -1206,6 +1226,7 @@ export function tasksService(deps: TasksServiceDeps) {
     dispatchAndStart,
     hasWork: (agentTypes: string[]) => repo.hasWork(agentTypes),
     claim,
+    claimReply,
     heartbeat,
     publishProgress,
     setActivity,
