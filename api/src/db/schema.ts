@@ -176,12 +176,18 @@ export const tasks = pgTable(
       .on(t.priority.desc(), t.assignedAt, t.id)
       .where(sql`${t.status} = 'assigned'`),
     index('tasks_agent_idx').on(t.agentId, t.status),
-    index('tasks_parent_idx').on(t.parentId),
+    // Partial (migration 0010): most tasks have no parent and are not finished, and every
+    // version of a task row (insert, assign, start, finish) went into both indexes.
+    index('tasks_parent_idx')
+      .on(t.parentId)
+      .where(sql`${t.parentId} is not null`),
     index('tasks_game_idx').on(t.gameId, t.id),
     index('tasks_lease_idx')
       .on(t.leaseExpiresAt)
       .where(sql`${t.status} in ('assigned', 'running')`),
-    index('tasks_finished_idx').on(t.finishedAt),
+    index('tasks_finished_idx')
+      .on(t.finishedAt)
+      .where(sql`${t.finishedAt} is not null`),
     index('tasks_created_idx').on(t.createdAt, t.id),
   ],
 );
