@@ -437,6 +437,74 @@ describe(`tasks (${driver})`, () => {
     },
   );
 
+  it.runIf(driver === 'postgres')(
+    "a claim's one-statement look at its agent (0011) starts only for a key that sees a fresh external agent; otherwise the long way decides",
+    async () => {
+      const repo = tasksRepository(t.app.database);
+      const fresh = { remote: 1250 };
+      const unbound = { keyId: null, gameId: null };
+      const assignedTo = async (agentId: string, gameId: string) => {
+        const [row] = await t.app.database.rows<{ id: string }>(sql`
+          insert into tasks (id, description, task_type, status, priority, agent_id, game_id, max_attempts, timeout_s, assigned_at)
+          values (gen_random_uuid(), 'waiting for its claim', 'code', 'assigned', 1, ${agentId}, ${gameId}, 3, 60, now())
+          returning id`);
+        return row!.id;
+      };
+      const statusOf = async (id: string) =>
+        (await t.app.database.rows<{ status: string }>(sql`select status from tasks where id = ${id}`))[0]!.status;
+
+      const agent = await insertAgent(t.app, { gameId: 'g-quick', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+      const task = await assignedTo(agent.id, 'g-quick');
+      // Another game's key, an unknown agent, a built-in type, a stale or future last_seen_at, an
+      // offline agent: 'check', and nothing changed.
+      for (const [why, agentId, actor, freshMs] of [
+        ['other game', agent.id, { keyId: null, gameId: 'g-other' }, fresh],
+        ['unknown agent', '01a2426e-02f5-70fe-a59e-99fd198b0000', unbound, fresh],
+        ['type without an external runtime', agent.id, unbound, { aider: 1250 }],
+      ] as const) {
+        expect({ why, outcome: (await repo.claimChecked(agentId, 30, actor, freshMs)).outcome }).toEqual({ why, outcome: 'check' });
+      }
+      for (const [why, set] of [
+        ['stale', sql`last_seen_at = now() - interval '2 seconds'`],
+        ['seen in the future', sql`last_seen_at = now() + interval '1 minute'`],
+        ['offline', sql`status = 'offline', last_seen_at = now()`],
+        ['never seen', sql`last_seen_at = null`],
+      ] as const) {
+        await t.app.database.db.execute(sql`update agents set ${set} where id = ${agent.id}`);
+        expect({ why, outcome: (await repo.claimChecked(agent.id, 30, unbound, fresh)).outcome }).toEqual({ why, outcome: 'check' });
+        await t.app.database.db.execute(sql`update agents set status = 'idle', last_seen_at = now() where id = ${agent.id}`);
+      }
+      expect(await statusOf(task)).toBe('assigned');
+      // Its own game's key (or an unbound one) starts it.
+      const started = await repo.claimChecked(agent.id, 30, { keyId: null, gameId: 'g-quick' }, fresh);
+      expect(started.outcome).toBe('started');
+      expect(started.task).toMatchObject({ id: task, status: 'running', attempts: 1 });
+      expect((await repo.claimChecked(agent.id, 30, unbound, fresh)).outcome).toBe('none');
+
+      // Over HTTP: a key bound to another game gets 404 and starts nothing; a stale agent is
+      // touched the long way and then claims.
+      const other = await insertAgent(t.app, { gameId: 'g-quick', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+      const waiting = await assignedTo(other.id, 'g-quick');
+      const wrongGame = await createKey(t, ['runtime'], 'g-elsewhere');
+      const probe = await t.request({ method: 'POST', url: '/runtime/claim', key: wrongGame, body: { agent_id: other.id } });
+      expect(probe.statusCode).toBe(404);
+      expect(await statusOf(waiting)).toBe('assigned');
+      await t.app.database.db.execute(sql`update agents set last_seen_at = now() - interval '1 minute' where id = ${other.id}`);
+      const ok = await t.request({
+        method: 'POST',
+        url: '/runtime/claim',
+        key: await createKey(t, ['runtime'], 'g-quick'),
+        body: { agent_id: other.id },
+      });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json().task).toMatchObject({ id: waiting, status: 'running', attempts: 1 });
+      const [seen] = await t.app.database.rows<{ recent: boolean }>(
+        sql`select last_seen_at > now() - interval '5 seconds' as recent from agents where id = ${other.id}`,
+      );
+      expect(seen!.recent).toBe(true);
+    },
+  );
+
   it('a runtime that dies mid-task loses its lease: the task is retried and completes exactly once', async () => {
     const agent = await insertAgent(t.app, { gameId: 'g-lease', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
     const runtimeKey = await createKey(t, ['runtime']);

@@ -350,6 +350,27 @@ export function tasksRepository(database: Database) {
     },
 
     /**
+     * A claim's first statement (Postgres; migration 0011): when the key sees the agent, its type
+     * is one of `freshMs`'s (external) and it was seen within freshMs[type] ms and is not
+     * offline, the claim of agentvm_claim_assigned; otherwise 'check' with nothing changed (the
+     * caller reads and touches the agent the long way).
+     */
+    async claimChecked(
+      agentId: string,
+      leaseS: number,
+      actor: { keyId: string | null; gameId: string | null },
+      freshMs: Record<string, number>,
+    ): Promise<{ outcome: 'started' | 'none' | 'team' | 'check'; task: TaskRow | null }> {
+      const [row] = await rows(
+        db,
+        sql`select outcome, task from agentvm_claim_checked(${agentId}::uuid, ${leaseS}::int, ${actor.keyId}::uuid,
+              ${actor.gameId}::text, ${actor.gameId === null}::boolean, ${JSON.stringify(freshMs)}::jsonb)`,
+      );
+      const outcome = (row?.outcome ?? 'check') as 'started' | 'none' | 'team' | 'check';
+      return { outcome, task: outcome === 'started' ? rawToTask(row!.task as Record<string, unknown>) : null };
+    },
+
+    /**
      * A whole dispatch round in one statement (Postgres; migration 0008): waits for the
      * dispatch lock, starts tasks already assigned to agents of `startTypes`, assigns the queue
      * by chooseAgent's rules, starts what it gives those agents (up to `startLimit` in all),

@@ -756,6 +756,17 @@ export function tasksService(deps: TasksServiceDeps) {
   }
 
   /**
+   * Per agent type with an external runtime: how recently its agent must have been seen for a
+   * claim to skip touching last_seen_at — a quarter of heartbeat_timeout_s, at most 10 s (the
+   * reaper only looks once a whole timeout has passed). Also agentvm_claim_checked's p_fresh_ms.
+   */
+  const freshMs: Record<string, number> = Object.fromEntries(
+    Object.entries(config.agent_types).flatMap(([name, type]) =>
+      type.runtime === 'external' ? [[name, Math.min((type.heartbeat_timeout_s * 1000) / 4, 10_000)]] : [],
+    ),
+  );
+
+  /**
    * Marks an agent's runtime as alive; an offline agent comes back idle. A runtime long-polls
    * /runtime/claim and is woken often, so the write is skipped while the agent is not offline
    * and was seen within a quarter of its type's heartbeat_timeout_s (at most 10 s): the reaper
@@ -764,11 +775,10 @@ export function tasksService(deps: TasksServiceDeps) {
   async function touchAgent(agentId: string, actor: Actor): Promise<AgentRow & { hasAssigned: boolean }> {
     const row = await repo.findAgentForClaim(agentId);
     const seen = assertVisible(actor, row, 'agent', agentId);
-    const type = config.agent_types[seen.agentType];
-    const timeoutS = type?.runtime === 'external' ? type.heartbeat_timeout_s : undefined;
-    if (seen.status !== 'offline' && seen.lastSeenAt && timeoutS !== undefined) {
+    const fresh = freshMs[seen.agentType];
+    if (seen.status !== 'offline' && seen.lastSeenAt && fresh !== undefined) {
       const age = Date.now() - seen.lastSeenAt.getTime();
-      if (age >= 0 && age < Math.min((timeoutS * 1000) / 4, 10_000)) return seen;
+      if (age >= 0 && age < fresh) return seen;
     }
     const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
       const agent = assertVisible(actor, await repo.lockAgent(tx, agentId), 'agent', agentId);
@@ -825,7 +835,22 @@ export function tasksService(deps: TasksServiceDeps) {
     // checked and touched the agent a moment ago and was woken to try again, so only the start
     // is tried — one statement on Postgres — instead of reading the agent again first (about one
     // claim per task in the bench).
-    if (!options.recheck) {
+    let checked = options.recheck === true;
+    let team = false;
+    if (!checked && outbox.sequencer) {
+      // Most claims: the agent read and the start of its assigned task in one statement.
+      const quick = await repo.claimChecked(agentId, leaseS, actor, freshMs);
+      if (quick.outcome === 'started') return sequencedReply(outbox.sequencer, quick.task!);
+      if (quick.outcome !== 'check') {
+        checked = true;
+        team = quick.outcome === 'team';
+        if (quick.outcome === 'none') {
+          if (options.dispatch === false) return null;
+          await dispatchShared();
+        }
+      }
+    }
+    if (!checked) {
       const agent = await touchAgent(agentId, actor);
       const typeConfig = config.agent_types[agent.agentType];
       if (typeConfig && typeConfig.runtime !== 'external') {
@@ -840,16 +865,12 @@ export function tasksService(deps: TasksServiceDeps) {
         await dispatchShared();
       }
     }
-    if (outbox.sequencer) {
+    if (outbox.sequencer && !team) {
       // One statement instead of a transaction of five round trips (BEGIN, start, busy, outbox
       // INSERT, COMMIT); a subtask still takes the transaction, which also updates its parent.
       const claimed = await repo.claimAssigned(agentId, leaseS, actor.keyId);
       if (claimed.outcome === 'none') return null;
-      if (claimed.outcome === 'started') {
-        // The runtime hears of the task once its task.started is in the log.
-        await outbox.sequencer.sequence();
-        return claimReply(claimed.task!);
-      }
+      if (claimed.outcome === 'started') return sequencedReply(outbox.sequencer, claimed.task!);
     }
     const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
       const started = await repo.startAssigned(tx, { agentId }, 1, leaseS);
@@ -858,6 +879,12 @@ export function tasksService(deps: TasksServiceDeps) {
     });
     if (!result) return null;
     return claimReply(result);
+  }
+
+  /** The runtime hears of a task it started once its task.started is in the log. */
+  async function sequencedReply(sequencer: Sequencer, row: TaskRow): Promise<{ task: Task; lease: Lease }> {
+    await sequencer.sequence();
+    return claimReply(row);
   }
 
   /** A claim's answer for a task it (or a dispatch round, for it) started. */
