@@ -123,7 +123,9 @@ export const agents = pgTable(
   },
   (t) => [
     index('agents_game_idx').on(t.gameId, t.id),
-    index('agents_type_status_idx').on(t.agentType, t.status),
+    // By type only (migration 0012): with status in an index, no status change could be a HOT
+    // update, and an agent's status changes twice per task.
+    index('agents_type_idx').on(t.agentType),
     index('agents_created_idx').on(t.createdAt, t.id),
   ],
 );
