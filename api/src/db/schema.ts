@@ -216,7 +216,7 @@ export const events = pgTable(
     index('events_game_seq_idx').on(t.gameId, t.seq),
     index('events_agent_seq_idx').on(t.agentId, t.seq),
     index('events_task_seq_idx').on(t.taskId, t.seq),
-    index('events_created_idx').on(t.createdAt),
+    // No index on created_at (migration 0013): only retention reads by it, and walks the primary key.
   ],
 );
 

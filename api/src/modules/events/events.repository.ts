@@ -54,13 +54,25 @@ export function eventsRepository(database: Database) {
       );
       return { first: row?.first === null || row?.first === undefined ? null : Number(row.first), last: Number(row?.last ?? 0) };
     },
-    /** Deletes events older than the retention age or beyond the retained count. */
+    /**
+     * Deletes the oldest events: those before the first one inside the retention age, and those
+     * beyond the retained count — one range of seqs from the start of the log. The age's bound is
+     * found by walking the primary key from the oldest event to the first one created within
+     * the age (as many rows as the prune deletes): events has no index on created_at, whose
+     * entry every event paid for on insert (migration 0013). An event is sequenced shortly after
+     * it is created, so created_at follows seq within a commit's span: an older event just past
+     * a newer one waits for the next prune.
+     */
     async prune(maxAgeDays: number, maxEvents: number): Promise<number> {
       const rows = await database.rows<{ n: string | number }>(sql`
-        with doomed as (
+        with last as (select coalesce(max(seq), 0) as seq from events),
+        kept as (
+          select coalesce(
+            (select seq from events where created_at >= now() - make_interval(secs => ${maxAgeDays * 86_400}) order by seq limit 1),
+            (select seq + 1 from last)) as seq
+        ), doomed as (
           delete from events
-          where created_at < now() - make_interval(secs => ${maxAgeDays * 86_400})
-             or seq <= (select coalesce(max(seq), 0) from events) - ${maxEvents}
+          where seq < greatest((select seq from kept), (select seq from last) - ${maxEvents} + 1)
           returning 1)
         select count(*) as n from doomed`);
       return Number(rows[0]?.n ?? 0);
