@@ -157,7 +157,7 @@ export async function withCleanup<T>(cleanup: () => Promise<void>, fn: () => Pro
 }
 
 interface EventsPage {
-  items: Array<{ seq: number | null; type: string; data: Record<string, unknown> }>;
+  items: Array<{ seq: number | null; type: string; game_id: string | null; data: Record<string, unknown> }>;
   next_cursor: string | null;
   last_seq: number;
 }
@@ -168,19 +168,23 @@ export async function lastSeq(rest: Rest): Promise<number> {
   return page.last_seq;
 }
 
+export interface LoggedEvent {
+  seq: number;
+  type: string;
+  gameId: string | null;
+  data: Record<string, unknown>;
+}
+
 /** Every logged event after `since` (GET /events, paged), optionally of one game and types. */
-export async function readLog(
-  rest: Rest,
-  opts: { since: number; gameId?: string; types?: string },
-): Promise<Array<{ seq: number; type: string; data: Record<string, unknown> }>> {
-  const out: Array<{ seq: number; type: string; data: Record<string, unknown> }> = [];
+export async function readLog(rest: Rest, opts: { since: number; gameId?: string; types?: string }): Promise<LoggedEvent[]> {
+  const out: LoggedEvent[] = [];
   let since = opts.since;
   for (;;) {
     const q = new URLSearchParams({ since: String(since), limit: '1000' });
     if (opts.gameId) q.set('game_id', opts.gameId);
     if (opts.types) q.set('types', opts.types);
     const page = await rest.call<EventsPage>('GET', `/events?${q.toString()}`);
-    for (const e of page.items) out.push({ seq: e.seq!, type: e.type, data: e.data });
+    for (const e of page.items) out.push({ seq: e.seq!, type: e.type, gameId: e.game_id, data: e.data });
     if (!page.next_cursor) return out;
     since = Number(page.next_cursor);
   }

@@ -270,6 +270,7 @@ function stats(): FleetStats {
 function clientReports(): FleetClientReport[] {
   return clients.map((c) => ({
     index: c.index,
+    url: c.url,
     startSeq: c.startSeq,
     lastSeq: c.lastSeq,
     durable: c.durable,

@@ -51,6 +51,8 @@ export interface FleetStats {
 
 export interface FleetClientReport {
   index: number;
+  /** The URL it connected to last (its subscription is in the query). */
+  url: string;
   startSeq: number | null;
   lastSeq: number;
   durable: number;
