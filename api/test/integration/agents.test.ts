@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, createKey, driver, type TestApp } from '../helpers/build-app.js';
 import { eventsOf } from '../helpers/fixtures.js';
@@ -108,6 +109,65 @@ describe(`agents (${driver})`, () => {
     expect((await t.request({ method: 'PATCH', url: `/agents/${agent.id}`, body: { status: 'busy' } })).json().error.message).toMatch(
       /^status: unknown field/,
     );
+  });
+
+  it('answers a PATCH with the agent GET returns, and agent.updated carries the same agent, field by field', async () => {
+    // On Postgres the update and its event are one statement whose agent is built in SQL
+    // (agentvm_agent_json); here both must equal toAgentDto's, for values that are easy to get wrong.
+    const agent = (
+      await create({ agent_type: 'remote', game_id: 'g-same', position: { x: 0.1 + 0.2, y: -1e-7, z: 123456789.123 } })
+    ).json();
+    await t.app.database.db.execute(
+      sql`update agents set activity = 'thinking', activity_detail = 'a "quoted" plan', current_task_id = null,
+        last_seen_at = '2026-01-02T03:04:05.678901Z', rotation_y = 1.5707963267948966 where id = ${agent.id}::uuid`,
+    );
+    const bodies: Json[] = [
+      { name: 'Zoë "the" builder', capabilities: ['code', 'code', 'say "hi", twice', 'ü\\n'], personality: 'perfectionist' },
+      { scene_id: 'castle/keep', metadata: { a: [1, 2.5, { b: null }], ключ: 'значение', big: 1e21, tiny: 5e-324, t: true } },
+      { scene_id: null, metadata: {} },
+    ];
+    for (const body of bodies) {
+      const res = await t.request({ method: 'PATCH', url: `/agents/${agent.id}`, body });
+      expect(res.statusCode, JSON.stringify(body)).toBe(200);
+      const patched = res.json();
+      expect((await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json()).toEqual(patched);
+      const events = await eventsOf(t.app, { agentId: agent.id, type: 'agent.updated' });
+      expect(events.at(-1)!.data).toEqual({ agent: patched, changed: Object.keys(body) });
+    }
+    const last = (await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json();
+    expect(last).toMatchObject({
+      name: 'Zoë "the" builder',
+      capabilities: ['code', 'say "hi", twice', 'ü\\n'],
+      scene_id: null,
+      metadata: {},
+      activity: 'thinking',
+      last_seen_at: '2026-01-02T03:04:05.678Z',
+      position: { x: 0.1 + 0.2, y: -1e-7, z: 123456789.123 },
+      rotation_y: 1.5707963267948966,
+      version: 4,
+    });
+
+    // A move this replica accepted and has not flushed yet is in the answer and in the event.
+    expect(
+      (await t.request({ method: 'PUT', url: `/agents/${agent.id}/position`, body: { x: 7.25, y: 8, z: -9, rotation_y: 0.5 } })).statusCode,
+    ).toBe(200);
+    const moved = (await t.request({ method: 'PATCH', url: `/agents/${agent.id}`, body: { name: 'Mover' } })).json();
+    expect(moved).toMatchObject({ name: 'Mover', position: { x: 7.25, y: 8, z: -9 }, rotation_y: 0.5, version: 5 });
+    expect((await eventsOf(t.app, { agentId: agent.id, type: 'agent.updated' })).at(-1)!.data).toEqual({ agent: moved, changed: ['name'] });
+    // (The 100 ms flush may write the position meanwhile, and with it updated_at.)
+    expect((await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json()).toEqual({ ...moved, updated_at: expect.any(String) });
+
+    // A game key patching another game's agent, or a missing one: 404, and nothing written.
+    const key = await createKey(t, ['game'], 'g-other');
+    const before = (await eventsOf(t.app, { agentId: agent.id })).length;
+    const denied = await t.request({ method: 'PATCH', url: `/agents/${agent.id}`, key, body: { name: 'Thief' } });
+    expect(denied.statusCode).toBe(404);
+    expect(denied.json().error).toMatchObject({ code: 'not_found', message: `agent ${agent.id} not found` });
+    const missing = '0190a000-0000-7000-8000-000000000000';
+    expect((await t.request({ method: 'PATCH', url: `/agents/${missing}`, body: { name: 'Nobody' } })).statusCode).toBe(404);
+    expect((await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json()).toMatchObject({ name: 'Mover', version: 5 });
+    expect(await eventsOf(t.app, { agentId: agent.id })).toHaveLength(before);
+    expect(await eventsOf(t.app, { agentId: missing })).toHaveLength(0);
   });
 
   it('deletes an agent and cancels its open tasks with reason agent_deleted', async () => {

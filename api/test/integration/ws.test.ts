@@ -187,28 +187,28 @@ describe(`websocket (${driver})`, () => {
     'a write made while no round runs is sequenced in its own transaction, after what others staged before it',
     async () => {
       const sequencer = outboxFor(t.app.database, t.app.bus).sequencer!;
-      const agent = await create({ agent_type: 'aider', game_id: 'ws-inline' });
       const ws = await WsClient.connect(t.url, { game_id: 'ws-inline' });
       // The once-a-second sweep may start a round just when the row below is staged; then the
-      // write rightly stages too. Up to three tries for one where no round ran.
+      // write rightly stages too. Up to three tries for one where no round ran. The write is a
+      // create (a transaction through withEvents; a PATCH on Postgres is one statement that
+      // always stages).
       let inline = false;
       for (let attempt = 0; attempt < 3 && !inline; attempt++) {
         await outboxSettled(t.app);
-        // Committed to the outbox by another writer (not yet sequenced) before the PATCH below.
+        // Committed to the outbox by another writer (not yet sequenced) before the create below.
         await t.app.database.rows(
           sql`insert into event_outbox (type, game_id, data) values ('game.scene_updated', 'ws-inline', ${JSON.stringify({ scene: { staged: attempt } })}::jsonb)`,
         );
         const rounds = sequencer.stats().rounds;
-        const res = await t.request({ method: 'PATCH', url: `/agents/${agent.id}`, body: { name: `inline-${attempt}` } });
-        expect(res.statusCode).toBe(200);
+        const agent = await create({ agent_type: 'aider', game_id: 'ws-inline', name: `inline-${attempt}` });
         // Both are in the log at the answer, in commit order, with no gap.
-        const updated = await ws.waitFor((f) => f.type === 'agent.updated' && f.data?.agent?.name === `inline-${attempt}`, 5_000);
+        const created = await ws.waitFor((f) => f.type === 'agent.created' && f.data?.agent?.name === `inline-${attempt}`, 5_000);
         const staged = ws.durable().find((f) => f.type === 'game.scene_updated' && f.data?.scene.staged === attempt);
-        expect(staged!.seq).toBe(updated.seq! - 1);
+        expect(staged!.seq).toBe(created.seq! - 1);
         inline = sequencer.stats().rounds === rounds;
         if (inline) {
-          // The event row was written by the agent update's own transaction.
-          const [event] = await t.app.database.rows<{ xmin: string }>(sql`select xmin::text from events where seq = ${updated.seq}`);
+          // The event row was written by the agent insert's own transaction.
+          const [event] = await t.app.database.rows<{ xmin: string }>(sql`select xmin::text from events where seq = ${created.seq}`);
           const [row] = await t.app.database.rows<{ xmin: string }>(sql`select xmin::text from agents where id = ${agent.id}`);
           expect(event!.xmin).toBe(row!.xmin);
         }
@@ -241,7 +241,8 @@ describe(`websocket (${driver})`, () => {
     const pad = 'y'.repeat(15_000);
     let sent = 0;
     for (; sent < 3000 && t.app.hub.clients() > 0; sent++) {
-      await t.request({ method: 'PATCH', url: `/agents/${agent.id}`, body: { metadata: { pad, i: sent } } });
+      const res = await t.request({ method: 'PATCH', url: `/agents/${agent.id}`, body: { metadata: { pad, i: sent } } });
+      if (res.statusCode !== 200) throw new Error(res.body);
     }
     expect(t.app.hub.clients()).toBe(0); // dropped from the hub: nothing more is buffered for it
     (slow as unknown as { _socket: { resume(): void } })._socket.resume();

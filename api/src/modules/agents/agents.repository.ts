@@ -2,6 +2,7 @@ import { and, asc, count, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Database, DbOrTx, Tx } from '../../db/client.js';
 import { agents, games, type AgentRow } from '../../db/schema.js';
 import { pgArray, pgTextArray } from '../tasks/tasks.repository.js';
+import type { Agent } from '../../contract/agents.js';
 import type { PositionWrite } from './positions.pending.js';
 
 /**
@@ -10,6 +11,15 @@ import type { PositionWrite } from './positions.pending.js';
  */
 function pgFloatArray(values: readonly (number | null)[]): string {
   return `{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`;
+}
+
+/** The columns PATCH /agents/{id} may change (undefined: unchanged; scene_id null clears it). */
+export interface AgentPatch {
+  name?: string | undefined;
+  capabilities?: string[] | undefined;
+  personality?: string | undefined;
+  sceneId?: string | null | undefined;
+  metadata?: Record<string, unknown> | undefined;
 }
 
 export function agentsRepository(database: Database) {
@@ -55,6 +65,46 @@ export function agentsRepository(database: Database) {
     async insert(tx: Tx, values: typeof agents.$inferInsert): Promise<AgentRow> {
       const [row] = await tx.insert(agents).values(values).returning();
       return row!;
+    },
+    /**
+     * PATCH on Postgres with a sequencer: the update and its agent.updated staged in the outbox as
+     * ONE statement outside any transaction (statement-level atomicity: both rows or neither; the
+     * row lock orders concurrent patches of one agent, and so their events). The event's agent —
+     * and the answer — is built by agentvm_agent_json (migration 0014), the shape toAgentDto
+     * gives, with `overlay` (a position this replica accepted and has not flushed) laid over it.
+     * `game`: a game-bound key sees only its game's agents (null: every agent). Undefined when no
+     * agent with that id is visible. It was BEGIN, SELECT … FOR UPDATE, UPDATE, the outbox
+     * INSERT, COMMIT: five round trips, each a query drizzle built and a write to the socket.
+     */
+    async patchStaged(p: {
+      id: string;
+      game: string | null;
+      set: AgentPatch;
+      changed: string[];
+      overlay: Record<string, unknown>;
+      actor: string | null;
+    }): Promise<Agent | undefined> {
+      const sets: SQL[] = [];
+      if (p.set.name !== undefined) sets.push(sql`name = ${p.set.name}`);
+      if (p.set.capabilities !== undefined) sets.push(sql`capabilities = ${pgTextArray(p.set.capabilities)}::text[]`);
+      if (p.set.personality !== undefined) sets.push(sql`personality = ${p.set.personality}`);
+      if (p.set.sceneId !== undefined) sets.push(sql`scene_id = ${p.set.sceneId}::text`);
+      if (p.set.metadata !== undefined) sets.push(sql`metadata = ${JSON.stringify(p.set.metadata)}::jsonb`);
+      sets.push(sql`updated_at = now()`, sql`version = version + 1`);
+      const visible = p.game === null ? sql`` : sql` and game_id = ${p.game}::text`;
+      const result = (await db.execute(sql`
+        with u as (
+          update agents set ${sql.join(sets, sql`, `)} where id = ${p.id}::uuid${visible} returning *
+        ), dto as materialized (
+          select u.id, u.game_id, agentvm_agent_json(row(u.*)::agents) || ${JSON.stringify(p.overlay)}::jsonb as agent from u
+        ), staged as (
+          insert into event_outbox (type, game_id, agent_id, task_id, actor, data, created_at)
+          select 'agent.updated', dto.game_id, dto.id, null, ${p.actor}::uuid,
+            jsonb_build_object('agent', dto.agent, 'changed', ${JSON.stringify(p.changed)}::jsonb), statement_timestamp()
+          from dto
+        )
+        select agent from dto`)) as unknown as { rows: Array<{ agent: Agent }> };
+      return result.rows[0]?.agent;
     },
     async update(tx: Tx, id: string, set: Partial<typeof agents.$inferInsert>): Promise<AgentRow> {
       const [row] = await tx

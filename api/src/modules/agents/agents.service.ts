@@ -5,13 +5,13 @@ import type { Database, Tx } from '../../db/client.js';
 import type { AgentRow } from '../../db/schema.js';
 import type { EventBus } from '../../infra/bus.js';
 import { assertVisible, resolveReadGame, resolveWriteGame, type Actor } from '../../lib/access.js';
-import { ConflictError, ValidationError } from '../../lib/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { decodeCursor, toPage, type Page } from '../../lib/pagination.js';
 import { outboxFor, withEvents, type Emit } from '../events/outbox.js';
 import type { TasksService } from '../tasks/tasks.service.js';
 import { toAgentDto } from './agents.mapper.js';
-import { agentsRepository } from './agents.repository.js';
+import { agentsRepository, type AgentPatch } from './agents.repository.js';
 import type { PositionStore } from './positions.js';
 import type { PositionView } from './positions.pending.js';
 
@@ -173,17 +173,42 @@ export function agentsService(deps: AgentsServiceDeps) {
     );
   }
 
+  /** What PATCH may change, from its body (capabilities deduplicated). */
+  function patchSet(body: PatchAgentBody): AgentPatch {
+    return {
+      ...(body.name !== undefined ? { name: body.name } : {}),
+      ...(body.capabilities !== undefined ? { capabilities: [...new Set(body.capabilities)] } : {}),
+      ...(body.personality !== undefined ? { personality: body.personality } : {}),
+      ...(body.scene_id !== undefined ? { sceneId: body.scene_id } : {}),
+      ...(body.metadata !== undefined ? { metadata: body.metadata } : {}),
+    };
+  }
+
+  /** The fields of the wire shape a pending position replaces (what withPending lays over a row). */
+  function pendingOverlay(id: string): Record<string, unknown> {
+    const p = positions.pendingFor(id);
+    if (!p) return {};
+    return {
+      position: { x: p.x, y: p.y, z: p.z },
+      ...(p.rotationY !== null ? { rotation_y: p.rotationY } : {}),
+      ...(p.sceneId !== null ? { scene_id: p.sceneId } : {}),
+    };
+  }
+
   async function patch(id: string, body: PatchAgentBody, actor: Actor): Promise<Agent> {
+    const changed = Object.keys(body).filter((k) => body[k as keyof PatchAgentBody] !== undefined);
+    const set = patchSet(body);
+    if (outbox.sequencer) {
+      // Postgres: one statement (update + staged event), then, like any request's events,
+      // answered once they are in the log.
+      const agent = await repo.patchStaged({ id, game: actor.gameId, set, changed, overlay: pendingOverlay(id), actor: actor.keyId });
+      if (!agent) throw new NotFoundError('agent', id);
+      await outbox.sequencer.sequence();
+      return agent;
+    }
     const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
       const row = assertVisible(actor, await repo.lockById(tx, id), 'agent', id);
-      const changed = Object.keys(body).filter((k) => body[k as keyof PatchAgentBody] !== undefined);
-      const updated = await repo.update(tx, id, {
-        ...(body.name !== undefined ? { name: body.name } : {}),
-        ...(body.capabilities !== undefined ? { capabilities: [...new Set(body.capabilities)] } : {}),
-        ...(body.personality !== undefined ? { personality: body.personality } : {}),
-        ...(body.scene_id !== undefined ? { sceneId: body.scene_id } : {}),
-        ...(body.metadata !== undefined ? { metadata: body.metadata } : {}),
-      });
+      const updated = await repo.update(tx, id, set);
       emit({ type: 'agent.updated', gameId: row.gameId, agentId: id, data: { agent: toAgentDto(withPending(updated)), changed } });
       return updated;
     });
