@@ -263,7 +263,7 @@ export function createSequencer(options: SequencerOptions): Sequencer {
    * primary key, however many pages the queue's churn has left behind. nextval runs as rows
    * leave the ordered select, under the lock. Then publishes, in commit order.
    */
-  async function moveBatch(): Promise<number> {
+  async function moveBatch(): Promise<{ n: number; published: Promise<void> }> {
     const result = (await db.execute(sql`
       with lock as materialized (select pg_advisory_xact_lock(${OUTBOX_LOCK})),
       moved as (select * from agentvm_take_outbox((select ${SEQUENCE_BATCH}::int from lock)))
@@ -271,32 +271,47 @@ export function createSequencer(options: SequencerOptions): Sequencer {
       select type, game_id, agent_id, task_id, actor, data, created_at from moved order by id
       returning seq, type, game_id, agent_id, task_id, data, created_at`)) as unknown as { rows: SequencedRow[] };
     const moved = result.rows.map(toStored).sort(bySeq);
-    // Also waits for what writers sequenced inline before this round read the outbox: a caller
-    // of sequence() whose events such a writer moved is answered once they are published.
-    await publishInOrder(moved);
-    return moved.length;
+    // Chained after every publish before it — also what writers sequenced inline before this
+    // round read the outbox: a caller of sequence() whose events such a writer moved is answered
+    // once they are published.
+    return { n: moved.length, published: publishInOrder(moved) };
   }
 
-  async function round(): Promise<void> {
+  /**
+   * Resolves `moved` when the round's statements are done (the next round may start: its
+   * publish is chained after this one's) and `published` when its events are on the bus.
+   */
+  function round(): { moved: Promise<void>; published: Promise<void> } {
     counts.rounds++;
-    try {
-      for (;;) {
-        const n = await moveBatch();
-        counts.events += n;
-        if (n < SEQUENCE_BATCH) return;
+    let lastPublish: Promise<void> = Promise.resolve();
+    const moved = (async () => {
+      try {
+        for (;;) {
+          const batch = await moveBatch();
+          lastPublish = batch.published;
+          counts.events += batch.n;
+          if (batch.n < SEQUENCE_BATCH) return;
+        }
+      } catch (err) {
+        counts.failures++;
+        onError(err as Error);
       }
-    } catch (err) {
-      counts.failures++;
-      onError(err as Error);
-    }
+    })();
+    return { moved, published: moved.then(() => lastPublish) };
   }
 
+  /**
+   * A round's move is one statement and its publish one bus round trip; the next round starts
+   * when the move is done, not the publish (the publishes stay in commit order), so under load a
+   * writer waits for two moves and its own publish rather than two of each.
+   */
   function sequence(): Promise<void> {
     if (!running) {
-      running = round().finally(() => {
+      const r = round();
+      running = r.moved.finally(() => {
         running = null;
       });
-      return running;
+      return r.published;
     }
     // A round is under way and may have read the outbox before the caller's commit: the caller
     // needs the next one. Everyone arriving meanwhile shares that next round.
