@@ -190,26 +190,30 @@ describe(`websocket (${driver})`, () => {
       const ws = await WsClient.connect(t.url, { game_id: 'ws-inline' });
       // The once-a-second sweep may start a round just when the row below is staged; then the
       // write rightly stages too. Up to three tries for one where no round ran. The write is a
-      // create (a transaction through withEvents; a PATCH on Postgres is one statement that
-      // always stages).
+      // game connect (a transaction through withEvents; a PATCH or an agent create on Postgres
+      // is one statement that always stages).
       let inline = false;
       for (let attempt = 0; attempt < 3 && !inline; attempt++) {
         await outboxSettled(t.app);
-        // Committed to the outbox by another writer (not yet sequenced) before the create below.
+        // Committed to the outbox by another writer (not yet sequenced) before the connect below.
         await t.app.database.rows(
           sql`insert into event_outbox (type, game_id, data) values ('game.scene_updated', 'ws-inline', ${JSON.stringify({ scene: { staged: attempt } })}::jsonb)`,
         );
         const rounds = sequencer.stats().rounds;
-        const agent = await create({ agent_type: 'aider', game_id: 'ws-inline', name: `inline-${attempt}` });
+        const res = await t.request({ method: 'POST', url: '/game/connect', body: { game_id: 'ws-inline', engine: `inline-${attempt}` } });
+        expect(res.statusCode).toBe(201);
+        const session = res.json();
         // Both are in the log at the answer, in commit order, with no gap.
-        const created = await ws.waitFor((f) => f.type === 'agent.created' && f.data?.agent?.name === `inline-${attempt}`, 5_000);
+        const connected = await ws.waitFor((f) => f.type === 'game.connected' && f.data?.session_id === session.session_id, 5_000);
         const staged = ws.durable().find((f) => f.type === 'game.scene_updated' && f.data?.scene.staged === attempt);
-        expect(staged!.seq).toBe(created.seq! - 1);
+        expect(staged!.seq).toBe(connected.seq! - 1);
         inline = sequencer.stats().rounds === rounds;
         if (inline) {
-          // The event row was written by the agent insert's own transaction.
-          const [event] = await t.app.database.rows<{ xmin: string }>(sql`select xmin::text from events where seq = ${created.seq}`);
-          const [row] = await t.app.database.rows<{ xmin: string }>(sql`select xmin::text from agents where id = ${agent.id}`);
+          // The event row was written by the session insert's own transaction.
+          const [event] = await t.app.database.rows<{ xmin: string }>(sql`select xmin::text from events where seq = ${connected.seq}`);
+          const [row] = await t.app.database.rows<{ xmin: string }>(
+            sql`select xmin::text from game_sessions where id = ${session.session_id}`,
+          );
           expect(event!.xmin).toBe(row!.xmin);
         }
       }

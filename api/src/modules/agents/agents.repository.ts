@@ -67,6 +67,21 @@ export function agentsRepository(database: Database) {
       return row!;
     },
     /**
+     * POST /agents/create on Postgres with a sequencer: the create lock, the count against
+     * `maxAgents`, the game row, the agent and its staged agent.created as ONE statement
+     * (agentvm_create_agent, migration 0015). The agent as agentvm_agent_json builds it, or null
+     * when the limit is reached (nothing written).
+     */
+    async createStaged(v: typeof agents.$inferInsert & { id: string }, maxAgents: number, actor: string | null): Promise<Agent | null> {
+      const result = (await db.execute(sql`select agentvm_create_agent(
+        ${v.id}::uuid, ${v.name}, ${v.agentType}, ${v.status}, ${pgTextArray(v.capabilities ?? [])}::text[], ${v.personality},
+        ${v.gameId ?? null}::text, ${v.sceneId ?? null}::text, ${v.x ?? 0}::float8, ${v.y ?? 0}::float8, ${v.z ?? 0}::float8,
+        ${v.rotationY ?? 0}::float8, ${JSON.stringify(v.metadata ?? {})}::jsonb, ${maxAgents}::int, ${actor}::uuid) as agent`)) as unknown as {
+        rows: Array<{ agent: Agent | null }>;
+      };
+      return result.rows[0]?.agent ?? null;
+    },
+    /**
      * PATCH on Postgres with a sequencer: the update and its agent.updated staged in the outbox as
      * ONE statement outside any transaction (statement-level atomicity: both rows or neither; the
      * row lock orders concurrent patches of one agent, and so their events). The event's agent —

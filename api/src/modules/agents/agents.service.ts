@@ -15,7 +15,10 @@ import { agentsRepository, type AgentPatch } from './agents.repository.js';
 import type { PositionStore } from './positions.js';
 import type { PositionView } from './positions.pending.js';
 
-/** Held while counting and inserting, so concurrent creates cannot overshoot system.max_agents. */
+/**
+ * Held while counting and inserting, so concurrent creates cannot overshoot system.max_agents
+ * (agentvm_create_agent, migration 0015, takes the same lock).
+ */
 const CREATE_LOCK = 72_616_004;
 
 /** An external agent is offline until its runtime first claims; built-in ones are ready at once. */
@@ -70,10 +73,10 @@ export function agentsService(deps: AgentsServiceDeps) {
     return repo.count(tx);
   }
 
-  async function insertAgent(tx: Tx, emit: Emit, body: CreateAgentBody, type: AgentTypeConfig, gameId: string | null): Promise<AgentRow> {
+  /** The row a create writes (the rest are column defaults). */
+  function newAgentValues(body: CreateAgentBody, type: AgentTypeConfig, gameId: string | null) {
     const id = newId();
-    if (gameId) await repo.ensureGame(tx, gameId);
-    const row = await repo.insert(tx, {
+    return {
       id,
       name: body.name ?? `${body.agent_type}-${id.slice(-6)}`,
       agentType: body.agent_type,
@@ -87,7 +90,12 @@ export function agentsService(deps: AgentsServiceDeps) {
       z: body.position?.z ?? 0,
       rotationY: body.rotation_y ?? 0,
       metadata: body.metadata ?? {},
-    });
+    };
+  }
+
+  async function insertAgent(tx: Tx, emit: Emit, body: CreateAgentBody, type: AgentTypeConfig, gameId: string | null): Promise<AgentRow> {
+    if (gameId) await repo.ensureGame(tx, gameId);
+    const row = await repo.insert(tx, newAgentValues(body, type, gameId));
     emit({ type: 'agent.created', gameId, agentId: row.id, data: { agent: toAgentDto(row) } });
     return row;
   }
@@ -101,6 +109,15 @@ export function agentsService(deps: AgentsServiceDeps) {
   async function create(body: CreateAgentBody, actor: Actor): Promise<Agent> {
     const type = typeConfig(body.agent_type);
     const gameId = resolveWriteGame(actor, body.game_id);
+    if (outbox.sequencer) {
+      // Postgres: one statement (lock, count, inserts, staged event; migration 0015), then, like
+      // any request's events, answered once they are in the log.
+      const agent = await repo.createStaged(newAgentValues(body, type, gameId), config.system.max_agents, actor.keyId);
+      if (!agent) throw limitReached();
+      positions.remember(agent.id, { gameId: agent.game_id, sceneId: agent.scene_id, rotationY: agent.rotation_y });
+      await outbox.sequencer.sequence();
+      return agent;
+    }
     const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
       if ((await lockCreates(tx)) >= config.system.max_agents) throw limitReached();
       return insertAgent(tx, emit, body, type, gameId);
