@@ -58,6 +58,36 @@ describe(`websocket (${driver})`, () => {
     await other.close();
   });
 
+  it('follows a subscription to another game at once; a client of every game gets every game and events of none', async () => {
+    // The hub indexes clients by their filter's game: a changed subscription must move the client.
+    const hopper = await WsClient.connect(t.url, { game_id: 'ws-hop-a', types: 'agent.*' });
+    const everyGame = await WsClient.connect(t.url, { types: 'agent.*' });
+    const a = await create({ agent_type: 'aider', game_id: 'ws-hop-a' });
+    await hopper.waitFor((f) => f.type === 'agent.created' && f.data?.agent.id === a.id);
+    hopper.send({ op: 'subscribe', game_id: 'ws-hop-b' });
+    expect(await hopper.waitFor((f) => f.type === 'subscribed')).toMatchObject({ game_id: 'ws-hop-b' });
+    const b = await create({ agent_type: 'aider', game_id: 'ws-hop-b' });
+    const a2 = await create({ agent_type: 'aider', game_id: 'ws-hop-a' });
+    const none = await create({ agent_type: 'aider' }); // in no game
+    await hopper.waitFor((f) => f.type === 'agent.created' && f.data?.agent.id === b.id);
+    for (const id of [a.id, b.id, a2.id, none.id]) await everyGame.waitFor((f) => f.type === 'agent.created' && f.data?.agent.id === id);
+    // In order, and nothing from the game it left or from no game.
+    const created = (c: WsClient) =>
+      c
+        .durable()
+        .filter((f) => f.type === 'agent.created')
+        .map((f) => f.data.agent.id as string);
+    expect(created(hopper)).toEqual([a.id, b.id]);
+    expect(created(everyGame)).toEqual([a.id, b.id, a2.id, none.id]);
+    hopper.send({ op: 'subscribe', game_id: null });
+    await hopper.waitFor((f) => f.type === 'subscribed' && f.game_id === null);
+    const c = await create({ agent_type: 'aider', game_id: 'ws-hop-c' });
+    await hopper.waitFor((f) => f.type === 'agent.created' && f.data?.agent.id === c.id);
+    expect(created(hopper)).toEqual([a.id, b.id, c.id]);
+    await hopper.close();
+    await everyGame.close();
+  });
+
   it('keeps game keys to their game, and accepts ?api_key= (redacted in the logs)', async () => {
     const key = await createKey(t, ['game'], 'ws-mine');
     const mine = await WsClient.connect(t.url, { api_key: key }, {});

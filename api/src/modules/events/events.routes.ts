@@ -113,10 +113,10 @@ export const eventsRoutes: FastifyPluginAsyncZod = async (app) => {
           const nextGame = frame.game_id === undefined ? client.filter.gameId : frame.game_id;
           if (nextGame !== null && !canSeeGame(actor, nextGame))
             throw new AppError(403, 'forbidden', `game_id: this key is bound to game "${actor.gameId}"`);
-          client.filter = {
+          hub.setFilter(client, {
             gameId: actor.gameId ?? nextGame,
             types: frame.types === undefined ? client.filter.types : parseTypes(frame.types),
-          };
+          });
           control({ type: 'subscribed', game_id: client.filter.gameId, types: client.filter.types.patterns, last_seq: client.lastSeq });
         } catch (err) {
           control({ type: 'error', code: (err as AppError).code ?? 'bad_frame', message: (err as Error).message });

@@ -39,7 +39,8 @@ export type ControlFrame = Record<string, unknown> & { type: string };
 export interface HubClient {
   readonly id: string;
   readonly socket: WebSocket;
-  filter: ClientFilter;
+  /** Change it with hub.setFilter: the hub indexes clients by the filter's game. */
+  readonly filter: ClientFilter;
   /** Highest durable seq sent to this client. */
   lastSeq: number;
   replaying: boolean;
@@ -94,6 +95,28 @@ export function matches(filter: ClientFilter, event: { type: string; gameId: str
 export function createHub(options: HubOptions) {
   const { bus, repo } = options;
   const clients = new Set<HubClient>();
+  /**
+   * The same clients by their filter's game (null: every game). An event goes to the clients of
+   * its game and to those of every game, not past every client of the replica: with many games
+   * on one replica, delivering an event cost a filter check per connected client.
+   */
+  const byGame = new Map<string | null, Set<HubClient>>();
+  function index(client: HubClient): void {
+    const key = client.filter.gameId;
+    let set = byGame.get(key);
+    if (!set) byGame.set(key, (set = new Set()));
+    set.add(client);
+  }
+  function unindex(client: HubClient): void {
+    const key = client.filter.gameId;
+    const set = byGame.get(key);
+    if (!set) return;
+    set.delete(client);
+    if (set.size === 0) byGame.delete(key);
+  }
+  function drop(client: HubClient): void {
+    if (clients.delete(client)) unindex(client);
+  }
   let lastSeq = 0;
   let started = false;
   /** Durable events wait here while a gap is being filled, so order holds. */
@@ -112,7 +135,7 @@ export function createHub(options: HubOptions) {
       // Too slow to keep up: cut it off rather than buffer without bound; it resumes with since.
       options.onSlowClient?.(client);
       socket.close(4008, 'too slow: reconnect with since=<last seq>');
-      clients.delete(client);
+      drop(client);
       // The close frame queues behind the backlog; a client that still does not read is dropped
       // shortly after, so its buffer is freed instead of waiting for ws's 30 s close timeout.
       setTimeout(() => socket.terminate(), 2000).unref();
@@ -171,7 +194,12 @@ export function createHub(options: HubOptions) {
 
   function deliver(event: ParsedEvent): void {
     if (event.seq !== null) lastSeq = event.seq;
-    for (const client of clients) deliverTo(client, event);
+    if (event.gameId !== null) {
+      const ofGame = byGame.get(event.gameId);
+      if (ofGame) for (const client of ofGame) deliverTo(client, event);
+    }
+    const ofAll = byGame.get(null);
+    if (ofAll) for (const client of ofAll) deliverTo(client, event);
   }
 
   /** Reads the log between lastSeq and upTo (exclusive) and delivers it. */
@@ -285,10 +313,19 @@ export function createHub(options: HubOptions) {
     clients: () => clients.size,
 
     add(client: HubClient): void {
+      if (clients.has(client)) return;
       clients.add(client);
+      index(client);
     },
     remove(client: HubClient): void {
-      clients.delete(client);
+      drop(client);
+    },
+    /** A client's new subscription (the `subscribe` op): live events follow it from now on. */
+    setFilter(client: HubClient, filter: ClientFilter): void {
+      const live = clients.has(client);
+      if (live) unindex(client);
+      (client as { filter: ClientFilter }).filter = filter;
+      if (live) index(client);
     },
 
     /**
@@ -355,7 +392,7 @@ export function createHub(options: HubOptions) {
       for (const client of clients) {
         if (!client.alive) {
           client.socket.terminate();
-          clients.delete(client);
+          drop(client);
           continue;
         }
         client.alive = false;
@@ -372,6 +409,7 @@ export function createHub(options: HubOptions) {
       await filling;
       for (const client of clients) client.socket.close(code, reason);
       clients.clear();
+      byGame.clear();
     },
   };
 }
