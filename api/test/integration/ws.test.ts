@@ -76,7 +76,7 @@ describe(`websocket (${driver})`, () => {
       c
         .durable()
         .filter((f) => f.type === 'agent.created')
-        .map((f) => f.data.agent.id as string);
+        .map((f) => f.data?.agent.id as string);
     expect(created(hopper)).toEqual([a.id, b.id]);
     expect(created(everyGame)).toEqual([a.id, b.id, a2.id, none.id]);
     hopper.send({ op: 'subscribe', game_id: null });
