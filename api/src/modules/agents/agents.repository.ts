@@ -13,6 +13,26 @@ function pgFloatArray(values: readonly (number | null)[]): string {
   return `{${values.map((v) => (v === null ? 'NULL' : String(v))).join(',')}}`;
 }
 
+/** Every column a create writes (the rest are column defaults). */
+export type NewAgentValues = Required<
+  Pick<
+    typeof agents.$inferInsert,
+    | 'id'
+    | 'name'
+    | 'agentType'
+    | 'status'
+    | 'capabilities'
+    | 'personality'
+    | 'gameId'
+    | 'sceneId'
+    | 'x'
+    | 'y'
+    | 'z'
+    | 'rotationY'
+    | 'metadata'
+  >
+>;
+
 /** The columns PATCH /agents/{id} may change (undefined: unchanged; scene_id null clears it). */
 export interface AgentPatch {
   name?: string | undefined;
@@ -62,7 +82,7 @@ export function agentsRepository(database: Database) {
         .where(and(eq(agents.gameId, gameId), eq(agents.agentType, agentType), inArray(agents.status, statuses)));
       return Number(row?.n ?? 0);
     },
-    async insert(tx: Tx, values: typeof agents.$inferInsert): Promise<AgentRow> {
+    async insert(tx: Tx, values: NewAgentValues): Promise<AgentRow> {
       const [row] = await tx.insert(agents).values(values).returning();
       return row!;
     },
@@ -72,11 +92,11 @@ export function agentsRepository(database: Database) {
      * (agentvm_create_agent, migration 0015). The agent as agentvm_agent_json builds it, or null
      * when the limit is reached (nothing written).
      */
-    async createStaged(v: typeof agents.$inferInsert & { id: string }, maxAgents: number, actor: string | null): Promise<Agent | null> {
+    async createStaged(v: NewAgentValues, maxAgents: number, actor: string | null): Promise<Agent | null> {
       const result = (await db.execute(sql`select agentvm_create_agent(
-        ${v.id}::uuid, ${v.name}, ${v.agentType}, ${v.status}, ${pgTextArray(v.capabilities ?? [])}::text[], ${v.personality},
-        ${v.gameId ?? null}::text, ${v.sceneId ?? null}::text, ${v.x ?? 0}::float8, ${v.y ?? 0}::float8, ${v.z ?? 0}::float8,
-        ${v.rotationY ?? 0}::float8, ${JSON.stringify(v.metadata ?? {})}::jsonb, ${maxAgents}::int, ${actor}::uuid) as agent`)) as unknown as {
+        ${v.id}::uuid, ${v.name}, ${v.agentType}, ${v.status}, ${pgTextArray(v.capabilities)}::text[], ${v.personality},
+        ${v.gameId}::text, ${v.sceneId}::text, ${v.x}::float8, ${v.y}::float8, ${v.z}::float8,
+        ${v.rotationY}::float8, ${JSON.stringify(v.metadata)}::jsonb, ${maxAgents}::int, ${actor}::uuid) as agent`)) as unknown as {
         rows: Array<{ agent: Agent | null }>;
       };
       return result.rows[0]?.agent ?? null;

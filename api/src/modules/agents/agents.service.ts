@@ -11,7 +11,7 @@ import { decodeCursor, toPage, type Page } from '../../lib/pagination.js';
 import { outboxFor, withEvents, type Emit } from '../events/outbox.js';
 import type { TasksService } from '../tasks/tasks.service.js';
 import { toAgentDto } from './agents.mapper.js';
-import { agentsRepository, type AgentPatch } from './agents.repository.js';
+import { agentsRepository, type AgentPatch, type NewAgentValues } from './agents.repository.js';
 import type { PositionStore } from './positions.js';
 import type { PositionView } from './positions.pending.js';
 
@@ -74,7 +74,7 @@ export function agentsService(deps: AgentsServiceDeps) {
   }
 
   /** The row a create writes (the rest are column defaults). */
-  function newAgentValues(body: CreateAgentBody, type: AgentTypeConfig, gameId: string | null) {
+  function newAgentValues(body: CreateAgentBody, type: AgentTypeConfig, gameId: string | null): NewAgentValues {
     const id = newId();
     return {
       id,

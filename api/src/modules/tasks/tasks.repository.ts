@@ -89,6 +89,12 @@ const AGENT_AVAILABLE = sql`exists(select 1 from agents where status in ('idle',
  */
 export type DispatchGate = 'none' | { tryLock: number } | { waitLock: number };
 
+/** A claim function's (outcome, task) row: the task only when it was started; `none` when no row. */
+function claimOutcome<O extends string>(row: Record<string, unknown> | undefined, none: O): { outcome: O; task: TaskRow | null } {
+  const outcome = (row?.outcome ?? none) as O;
+  return { outcome, task: outcome === 'started' ? rawToTask(row!.task as Record<string, unknown>) : null };
+}
+
 async function rows(db: DbOrTx, query: SQL): Promise<Record<string, unknown>[]> {
   const result = (await db.execute(query)) as unknown as { rows: Record<string, unknown>[] };
   return result.rows;
@@ -345,8 +351,7 @@ export function tasksRepository(database: Database) {
       actor: string | null,
     ): Promise<{ outcome: 'started' | 'none' | 'team'; task: TaskRow | null }> {
       const [row] = await rows(db, sql`select outcome, task from agentvm_claim_assigned(${agentId}::uuid, ${leaseS}::int, ${actor}::uuid)`);
-      const outcome = (row?.outcome ?? 'none') as 'started' | 'none' | 'team';
-      return { outcome, task: outcome === 'started' ? rawToTask(row!.task as Record<string, unknown>) : null };
+      return claimOutcome<'started' | 'none' | 'team'>(row, 'none');
     },
 
     /**
@@ -366,8 +371,7 @@ export function tasksRepository(database: Database) {
         sql`select outcome, task from agentvm_claim_checked(${agentId}::uuid, ${leaseS}::int, ${actor.keyId}::uuid,
               ${actor.gameId}::text, ${actor.gameId === null}::boolean, ${JSON.stringify(freshMs)}::jsonb)`,
       );
-      const outcome = (row?.outcome ?? 'check') as 'started' | 'none' | 'team' | 'check';
-      return { outcome, task: outcome === 'started' ? rawToTask(row!.task as Record<string, unknown>) : null };
+      return claimOutcome<'started' | 'none' | 'team' | 'check'>(row, 'check');
     },
 
     /**
