@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, createKey, driver, type TestApp } from '../helpers/build-app.js';
 import { eventsOf, insertAgent } from '../helpers/fixtures.js';
-import { sql } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
+import { agents, events } from '../../src/db/schema.js';
 import { EVENT_CATALOG } from '../../src/contract/events.js';
 import { tasksRepository } from '../../src/modules/tasks/tasks.repository.js';
 
@@ -438,7 +439,7 @@ describe(`tasks (${driver})`, () => {
   );
 
   it.runIf(driver === 'postgres')(
-    "a claim's one-statement look at its agent (0011) starts only for a key that sees a fresh external agent; otherwise the long way decides",
+    "a claim's one statement (0011, 0016) touches and starts only for a key that sees an external agent, bringing it back if offline; otherwise the long way decides",
     async () => {
       const repo = tasksRepository(t.app.database);
       const fresh = { remote: 1250 };
@@ -455,8 +456,7 @@ describe(`tasks (${driver})`, () => {
 
       const agent = await insertAgent(t.app, { gameId: 'g-quick', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
       const task = await assignedTo(agent.id, 'g-quick');
-      // Another game's key, an unknown agent, a built-in type, a stale or future last_seen_at, an
-      // offline agent: 'check', and nothing changed.
+      // Another game's key, an unknown agent, a built-in type: 'check', and nothing changed.
       for (const [why, agentId, actor, freshMs] of [
         ['other game', agent.id, { keyId: null, gameId: 'g-other' }, fresh],
         ['unknown agent', '01a2426e-02f5-70fe-a59e-99fd198b0000', unbound, fresh],
@@ -464,17 +464,27 @@ describe(`tasks (${driver})`, () => {
       ] as const) {
         expect({ why, outcome: (await repo.claimChecked(agentId, 30, actor, freshMs)).outcome }).toEqual({ why, outcome: 'check' });
       }
-      for (const [why, set] of [
-        ['stale', sql`last_seen_at = now() - interval '2 seconds'`],
-        ['seen in the future', sql`last_seen_at = now() + interval '1 minute'`],
-        ['offline', sql`status = 'offline', last_seen_at = now()`],
-        ['never seen', sql`last_seen_at = null`],
-      ] as const) {
-        await t.app.database.db.execute(sql`update agents set ${set} where id = ${agent.id}`);
-        expect({ why, outcome: (await repo.claimChecked(agent.id, 30, unbound, fresh)).outcome }).toEqual({ why, outcome: 'check' });
-        await t.app.database.db.execute(sql`update agents set status = 'idle', last_seen_at = now() where id = ${agent.id}`);
-      }
       expect(await statusOf(task)).toBe('assigned');
+      // A stale, future or missing last_seen_at: touched in the statement (seen now), then the
+      // claim as for a fresh one — nothing assigned here, so 'none'. Offline: back idle, its
+      // agent.state_changed staged ('touched', for the caller to sequence).
+      for (const [why, set, outcome] of [
+        ['stale', sql`last_seen_at = now() - interval '2 seconds'`, 'none'],
+        ['seen in the future', sql`last_seen_at = now() + interval '1 minute'`, 'none'],
+        ['never seen', sql`last_seen_at = null`, 'none'],
+        ['offline', sql`status = 'offline', last_seen_at = now()`, 'touched'],
+      ] as const) {
+        const idle = await insertAgent(t.app, { gameId: 'g-quick', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+        await t.app.database.db.execute(sql`update agents set ${set} where id = ${idle.id}`);
+        expect({ why, outcome: (await repo.claimChecked(idle.id, 30, unbound, fresh)).outcome }).toEqual({ why, outcome });
+        const [row] = await t.app.database.rows<{ status: string; recent: boolean; staged: number }>(
+          sql`select status, last_seen_at between now() - interval '5 seconds' and now() as recent,
+                (select count(*)::int from event_outbox where agent_id = ${idle.id} and type = 'agent.state_changed')
+                  + (select count(*)::int from events where agent_id = ${idle.id} and type = 'agent.state_changed') as staged
+              from agents where id = ${idle.id}`,
+        );
+        expect({ why, ...row }).toEqual({ why, status: 'idle', recent: true, staged: outcome === 'touched' ? 1 : 0 });
+      }
       // Its own game's key (or an unbound one) starts it.
       const started = await repo.claimChecked(agent.id, 30, { keyId: null, gameId: 'g-quick' }, fresh);
       expect(started.outcome).toBe('started');
@@ -482,7 +492,7 @@ describe(`tasks (${driver})`, () => {
       expect((await repo.claimChecked(agent.id, 30, unbound, fresh)).outcome).toBe('none');
 
       // Over HTTP: a key bound to another game gets 404 and starts nothing; a stale agent is
-      // touched the long way and then claims.
+      // touched and claims.
       const other = await insertAgent(t.app, { gameId: 'g-quick', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
       const waiting = await assignedTo(other.id, 'g-quick');
       const wrongGame = await createKey(t, ['runtime'], 'g-elsewhere');
@@ -685,6 +695,84 @@ describe(`tasks (${driver})`, () => {
     expect(await getAgent(gone.id)).toMatchObject({ status: 'busy', current_task_id: third });
     const back = (await eventsOf(t.app, { agentId: gone.id, type: 'agent.state_changed' })).map((e) => (e.data as Json).previous_status);
     expect(back).toContain('offline');
+  });
+
+  it('a claim brings an offline agent back: idle, or busy while it runs a task; its agent.state_changed is in the log before the answer', async () => {
+    const runtimeKey = await createKey(t, ['runtime']);
+    const long = new Date(Date.now() - 3_600_000);
+    const offline = (over: Parameters<typeof insertAgent>[1] = {}) =>
+      insertAgent(t.app, {
+        gameId: 'g-back',
+        agentType: 'remote',
+        capabilities: ['code'],
+        status: 'offline',
+        activity: 'thinking',
+        activityDetail: 'where was I',
+        lastSeenAt: long,
+        idleSince: long,
+        ...over,
+      });
+    const logged = async (agentId: string) =>
+      // the log itself, not eventsOf (which first waits for the outbox): the answer came after it
+      (await t.app.database.db.select().from(events).where(eq(events.agentId, agentId)).orderBy(asc(events.seq))).map((e) => ({
+        type: e.type,
+        taskId: e.taskId,
+        data: e.data,
+      }));
+
+    // Nothing to do, wait_s 0 (the claim dispatches itself) and wait_s 1 (it waits): back idle.
+    for (const waitS of [0, 1]) {
+      const agent = await offline();
+      const before = Date.now();
+      const res = await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: agent.id, wait_s: waitS } });
+      expect(res.statusCode).toBe(204);
+      expect(await logged(agent.id)).toEqual([
+        {
+          type: 'agent.state_changed',
+          taskId: null,
+          data: {
+            agent_id: agent.id,
+            status: 'idle',
+            previous_status: 'offline',
+            activity: 'thinking',
+            activity_detail: 'where was I',
+            task_id: null,
+          },
+        },
+      ]);
+      const now = (await t.request({ method: 'GET', url: `/agents/${agent.id}` })).json();
+      expect(now).toMatchObject({ status: 'idle', activity: 'thinking', activity_detail: 'where was I', version: agent.version + 1 });
+      expect(new Date(now.last_seen_at).getTime()).toBeGreaterThanOrEqual(before - 1000);
+      const [row] = await t.app.database.db.select().from(agents).where(eq(agents.id, agent.id));
+      expect(row!.idleSince!.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    }
+
+    // Offline while a task of its runs (the runtime lost its connection): back busy, still on it.
+    const runner = await offline({ gameId: 'g-back-run' });
+    const task = (await assign({ description: 'long one', game_id: 'g-back-run' })).json();
+    await t.app.database.db.execute(
+      sql`update tasks set status = 'running', agent_id = ${runner.id}::uuid, game_id = 'g-back-run', started_at = now(),
+            lease_token = gen_random_uuid(), lease_expires_at = now() + interval '1 hour', attempts = 1 where id = ${task.id}::uuid`,
+    );
+    await t.app.database.db.execute(sql`update agents set current_task_id = ${task.id}::uuid where id = ${runner.id}::uuid`);
+    const res = await t.request({ method: 'POST', url: '/runtime/claim', key: runtimeKey, body: { agent_id: runner.id, wait_s: 0 } });
+    expect(res.statusCode).toBe(204);
+    expect(await logged(runner.id)).toEqual([
+      {
+        type: 'agent.state_changed',
+        taskId: task.id,
+        data: {
+          agent_id: runner.id,
+          status: 'busy',
+          previous_status: 'offline',
+          activity: 'thinking',
+          activity_detail: 'where was I',
+          task_id: task.id,
+        },
+      },
+    ]);
+    const [row] = await t.app.database.db.select().from(agents).where(eq(agents.id, runner.id));
+    expect(row).toMatchObject({ status: 'busy', currentTaskId: task.id, idleSince: long });
   });
 
   it('runtime protocol: scopes, 204 when idle, heartbeat extends the lease and reports progress', async () => {

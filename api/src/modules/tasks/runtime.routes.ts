@@ -38,17 +38,24 @@ export const runtimeRoutes: FastifyPluginAsyncZod = async (app) => {
       // A waiting claim reads (visibility, type) and touches its agent at most once a second;
       // wake-ups in between only try to start what was assigned.
       let checkedAt = 0;
+      // The publish of the agent's return online (a claim that brought it back and then waits):
+      // a 204 goes out after it, like every answer after the caller's own events.
+      const published: Promise<void>[] = [];
+      const options = { dispatch, published: (done: Promise<void>) => void published.push(done) };
       for (let first = true; ; first = false) {
         const recheck = !dispatch && Date.now() - checkedAt < 1000;
         if (!recheck) checkedAt = Date.now();
-        const claimed = await service.claim(agentId, request.actor, { dispatch, recheck });
+        const claimed = await service.claim(agentId, request.actor, { ...options, recheck });
         if (claimed) return reply.code(200).send(claimed);
         if (!dispatch && first) app.worker?.poke();
         const remaining = deadline - Date.now();
         // The socket, not request.raw: Node destroys a request stream once its body is read,
         // so raw.destroyed was always true here and every long-poll answered 204 at once
         // (runtimes then polled in a tight loop, each claim running a dispatch round).
-        if (remaining <= 0 || request.socket.destroyed) return reply.code(204).send(null);
+        if (remaining <= 0 || request.socket.destroyed) {
+          await Promise.all(published);
+          return reply.code(204).send(null);
+        }
         // Woken by a task.assigned naming this agent (or a short poll) — or handed a task that a
         // dispatch round of this process started for this claim (claim-waiters.ts).
         const handed = await waiters.wait(agentId, Math.min(remaining, 1000), {

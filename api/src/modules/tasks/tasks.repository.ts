@@ -355,23 +355,24 @@ export function tasksRepository(database: Database) {
     },
 
     /**
-     * A claim's first statement (Postgres; migration 0011): when the key sees the agent, its type
-     * is one of `freshMs`'s (external) and it was seen within freshMs[type] ms and is not
-     * offline, the claim of agentvm_claim_assigned; otherwise 'check' with nothing changed (the
-     * caller reads and touches the agent the long way).
+     * A claim's first statement (Postgres; migrations 0011, 0016): when the key sees the agent
+     * and its type is one of `freshMs`'s (external), the agent is touched if not seen within
+     * freshMs[type] ms and brought back if offline (staging its agent.state_changed: then a
+     * 'none' is 'touched'), and the claim of agentvm_claim_assigned follows; otherwise 'check'
+     * with nothing changed (the caller's 404 or 409, the long way).
      */
     async claimChecked(
       agentId: string,
       leaseS: number,
       actor: { keyId: string | null; gameId: string | null },
       freshMs: Record<string, number>,
-    ): Promise<{ outcome: 'started' | 'none' | 'team' | 'check'; task: TaskRow | null }> {
+    ): Promise<{ outcome: 'started' | 'none' | 'touched' | 'team' | 'check'; task: TaskRow | null }> {
       const [row] = await rows(
         db,
         sql`select outcome, task from agentvm_claim_checked(${agentId}::uuid, ${leaseS}::int, ${actor.keyId}::uuid,
               ${actor.gameId}::text, ${actor.gameId === null}::boolean, ${JSON.stringify(freshMs)}::jsonb)`,
       );
-      return claimOutcome<'started' | 'none' | 'team' | 'check'>(row, 'check');
+      return claimOutcome<'started' | 'none' | 'touched' | 'team' | 'check'>(row, 'check');
     },
 
     /**

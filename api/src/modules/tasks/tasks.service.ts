@@ -829,7 +829,7 @@ export function tasksService(deps: TasksServiceDeps) {
   async function claim(
     agentId: string,
     actor: Actor,
-    options: { dispatch?: boolean; recheck?: boolean } = {},
+    options: { dispatch?: boolean; recheck?: boolean; published?: (done: Promise<void>) => void } = {},
   ): Promise<{ task: Task; lease: Lease } | null> {
     // `recheck` (only for a long-poll that leaves dispatch to the worker): the same request
     // checked and touched the agent a moment ago and was woken to try again, so only the start
@@ -838,15 +838,26 @@ export function tasksService(deps: TasksServiceDeps) {
     let checked = options.recheck === true;
     let team = false;
     if (!checked && outbox.sequencer) {
-      // Most claims: the agent read and the start of its assigned task in one statement.
+      // Most claims: the agent read (and touched, or brought back online: migration 0016) and
+      // the start of its assigned task in one statement.
       const quick = await repo.claimChecked(agentId, leaseS, actor, freshMs);
       if (quick.outcome === 'started') return sequencedReply(outbox.sequencer, quick.task!);
       if (quick.outcome !== 'check') {
         checked = true;
         team = quick.outcome === 'team';
-        if (quick.outcome === 'none') {
-          if (options.dispatch === false) return null;
+        if (quick.outcome === 'none' || quick.outcome === 'touched') {
+          // An agent back online: its agent.state_changed is staged. A claim that waits now
+          // hands the publish to its caller, who answers after it (read-your-writes); one that
+          // goes on reaches a sequencing wait below, or waits for this one before its null.
+          const back = quick.outcome === 'touched' ? outbox.sequencer.sequence() : null;
+          if (options.dispatch === false) {
+            if (back) options.published?.(back);
+            return null;
+          }
           await dispatchShared();
+          const claimed = await claimOwn(agentId, actor);
+          if (!claimed) await back;
+          return claimed;
         }
       }
     }
@@ -865,13 +876,23 @@ export function tasksService(deps: TasksServiceDeps) {
         await dispatchShared();
       }
     }
-    if (outbox.sequencer && !team) {
+    if (team) return startInTransaction(agentId, actor);
+    return claimOwn(agentId, actor);
+  }
+
+  /** The start of a task already assigned to this agent, if any (the agent was checked). */
+  async function claimOwn(agentId: string, actor: Actor): Promise<{ task: Task; lease: Lease } | null> {
+    if (outbox.sequencer) {
       // One statement instead of a transaction of five round trips (BEGIN, start, busy, outbox
       // INSERT, COMMIT); a subtask still takes the transaction, which also updates its parent.
       const claimed = await repo.claimAssigned(agentId, leaseS, actor.keyId);
       if (claimed.outcome === 'none') return null;
       if (claimed.outcome === 'started') return sequencedReply(outbox.sequencer, claimed.task!);
     }
+    return startInTransaction(agentId, actor);
+  }
+
+  async function startInTransaction(agentId: string, actor: Actor): Promise<{ task: Task; lease: Lease } | null> {
     const { result } = await withEvents(outbox, actor.keyId, async (tx, emit) => {
       const started = await repo.startAssigned(tx, { agentId }, 1, leaseS);
       await afterStart(tx, emit, started);
