@@ -14,9 +14,11 @@
  * CONCURRENCY agents (one task each at a time) = the worker's concurrency (64 by default) = the
  * baselines' concurrency.
  *
- * Phases per system: drain — N tasks/jobs queued while nothing can run them (api: no sim agent
- * yet / bench agents offline; baselines: workers not started), then the agents/workers come, the
- * rate they are worked off is reported (processing capacity alone); warm-up; throughput —
+ * Phases per system: warm-up — WARM_DRAIN tasks/jobs run (api: through agents of a game of their
+ * own; baselines: then the workers stop); drain — N tasks/jobs queued while nothing can run them
+ * (api: no sim agent yet / bench agents offline; baselines: workers stopped), then the
+ * agents/workers come, the rate they are worked off is reported (processing capacity alone);
+ * warm-up; throughput —
  * ENQUEUERS closed loops create N tasks/jobs while the workers run, tasks/s = N / (first create
  * → last completion); latency — tasks created at
  * LATENCY_RATE per second (below saturation), latency = event receipt (api: task.assigned /
@@ -48,6 +50,13 @@ const N = Number(process.env.BENCH_TASKS ?? Math.max(500, 100 * DURATION_S));
 const ENQUEUERS = 16;
 const LATENCY_RATE = Number(process.env.BENCH_TASKS_LATENCY_RATE ?? 20);
 const WARM = 50;
+/**
+ * Tasks/jobs each system runs before its backlog drain (the api: through agents of a game of
+ * their own). The drain was each system's first work after start: the api's included its
+ * warm-up (JIT, Postgres's per-connection plans of its functions) — its sim drain 513/s cold
+ * against 1,113–1,175/s warm on the same deployment, graphile-worker's 1,577–1,870/s either way.
+ */
+const WARM_DRAIN = Number(process.env.BENCH_TASKS_WARM_DRAIN ?? 300);
 const GAME = 'tasks-bench';
 const SECTION = 'Task pipeline';
 const DONE_TIMEOUT_MS = 300_000;
@@ -132,19 +141,43 @@ async function runApi(deployment: ApiDeployment, runtime: Runtime): Promise<Resu
     await db.connect();
     tap = await TaskTap.open(wsUrl(a.url, { game_id: game, types: 'task.*' }));
     const t0 = new Map<string, number>();
-    const create = async () => {
+    const create = async (gameId = game) => {
       const sent = nowMs();
       const task = await rest.call<{ id: string }>(
         'POST',
         '/tasks/assign',
-        { description: 'noop', task_type: 'bench', game_id: game },
+        { description: 'noop', task_type: 'bench', game_id: gameId },
         201,
       );
       t0.set(task.id, sent);
       return task.id;
     };
-    const createAgent = async (i: number) =>
-      (await rest.call<{ id: string }>('POST', '/agents/create', { agent_type: runtime, name: `${runtime}-${i}`, game_id: game }, 201)).id;
+    const createAgent = async (i: number, gameId = game) =>
+      (
+        await rest.call<{ id: string }>(
+          'POST',
+          '/agents/create',
+          { agent_type: runtime, name: `${runtime}-${gameId === game ? '' : 'warm-'}${i}`, game_id: gameId },
+          201,
+        )
+      ).id;
+
+    // Warm-up: WARM_DRAIN tasks through CONCURRENCY agents of a game of their own (they stay,
+    // idle, in that game: the drain's tasks are not theirs).
+    const warmGame = `${game}-warm`;
+    const warmTap = await TaskTap.open(wsUrl(a.url, { game_id: warmGame, types: 'task.*' }));
+    try {
+      const warmAgents: string[] = [];
+      await closedLoops(CONCURRENCY, ENQUEUERS, async (i) => void warmAgents.push(await createAgent(i, warmGame)));
+      const warmLoops = runtime === 'bench' ? runtimeLoops(runtimeRest, warmAgents, loopErrors) : null;
+      const warmTasks: string[] = [];
+      await closedLoops(WARM_DRAIN, ENQUEUERS, async () => void warmTasks.push(await create(warmGame)));
+      const warmed = await warmTap.waitFor(warmTasks, 'task.completed', DONE_TIMEOUT_MS);
+      await warmLoops?.stop();
+      if (!warmed) throw new Error(`api (${runtime}): ${warmTap.missing(warmTasks, 'task.completed').length} warm-up tasks not completed`);
+    } finally {
+      warmTap.close();
+    }
 
     // Drain: N tasks queued while no agent can take them (sim: none exist yet; bench: offline
     // until their runtime's first claim), then the agents come — the engine's processing alone.
@@ -298,13 +331,18 @@ async function runQueue(kind: QueueKind): Promise<Result> {
         await sleep(20);
       }
     };
+    // Warm-up: WARM_DRAIN jobs run, then the workers stop (the process stays).
+    await queue.work();
+    await closedLoops(WARM_DRAIN, ENQUEUERS, () => queue.add(nowMs()));
+    await waitHandled(WARM_DRAIN);
+    await queue.pause();
     // Drain: N jobs enqueued while no worker runs, then the workers start (processing capacity
     // alone; in the created → completed phase below the enqueue rate can be the limit).
     await closedLoops(N, ENQUEUERS, () => queue.add(nowMs()));
     const drainCpu0 = { worker: await cpuSeconds(queue.pid), pg: await postgresCpuSeconds() };
     const drainStart = nowMs();
     await queue.work();
-    const drained = await waitHandled(N);
+    const drained = await waitHandled(WARM_DRAIN + N);
     const drainPerS = N / ((drained.lastDoneAt - drainStart) / 1000);
     const drainCpuMs = {
       worker: (((await cpuSeconds(queue.pid)) - drainCpu0.worker) / N) * 1000,
@@ -312,13 +350,13 @@ async function runQueue(kind: QueueKind): Promise<Result> {
     };
 
     await closedLoops(WARM, ENQUEUERS, () => queue.add(nowMs()));
-    await waitHandled(N + WARM);
+    await waitHandled(WARM_DRAIN + N + WARM);
 
     const cpu0 = { worker: await cpuSeconds(queue.pid), enqueuer: process.cpuUsage(), pg: await postgresCpuSeconds() };
     const start = nowMs();
     await closedLoops(N, ENQUEUERS, () => queue.add(nowMs()));
     const createdS = (nowMs() - start) / 1000;
-    const done = await waitHandled(N + WARM + N);
+    const done = await waitHandled(WARM_DRAIN + N + WARM + N);
     const elapsedS = (done.lastDoneAt - start) / 1000;
     // The same CPU split as the api's: worker + enqueuing client (this process, which does
     // little else meanwhile) against the api process, and every local postgres process.
@@ -334,7 +372,7 @@ async function runQueue(kind: QueueKind): Promise<Result> {
       sent++;
       await queue.add(nowMs());
     });
-    const total = N + WARM + N + sent;
+    const total = WARM_DRAIN + N + WARM + N + sent;
     const final = await waitHandled(total);
     const errors: string[] = [];
     if (final.duplicates) errors.push(`${kind}: ${final.duplicates} jobs ran more than once`);

@@ -5,8 +5,9 @@
  *
  *   queues.ts <graphile|pgboss> <database url> <concurrency>
  *
- * The process prepares the queue (schema, queue) at once and starts its workers on `work`, so the
- * parent can enqueue a backlog first and time its drain. The parent enqueues jobs with
+ * The process prepares the queue (schema, queue) at once and starts its workers on `work` (and
+ * stops them on `pause`, keeping the process: the parent warms it up, then enqueues a backlog
+ * while nothing runs and times its drain). The parent enqueues jobs with
  * {t0: <send time>} itself and asks over IPC for what was handled:
  * how many jobs, how many distinct ids (a job run twice is a duplicate), when the last one ran,
  * and the pick-up latencies (handler start − t0) since the last `mark`.
@@ -27,7 +28,7 @@ export interface QueueStats {
   latencies: number[];
 }
 
-export type QueueRequest = { op: 'stats' } | { op: 'mark' } | { op: 'work' } | { op: 'stop' };
+export type QueueRequest = { op: 'stats' } | { op: 'mark' } | { op: 'work' } | { op: 'pause' } | { op: 'stop' };
 
 const [kind, url, concurrencyArg] = process.argv.slice(2);
 const concurrency = Number(concurrencyArg ?? 64);
@@ -47,6 +48,8 @@ function onJob(id: string, t0: unknown): void {
 
 let stop: () => Promise<void> = async () => undefined;
 let work: () => Promise<void> = async () => undefined;
+/** Stops taking jobs, the process and its queue staying (work() starts again). */
+let pause: () => Promise<void> = async () => undefined;
 
 const logger = new Logger(() => (level, message) => {
   if (level === 'error') console.error(`graphile-worker: ${message}`);
@@ -70,6 +73,10 @@ async function prepare(): Promise<void> {
         },
       });
       stop = () => runner.stop();
+      pause = async () => {
+        await runner.stop();
+        stop = async () => undefined;
+      };
     };
   } else if (kind === 'pgboss') {
     const boss = new PgBoss({ connectionString: url, max: 20 });
@@ -77,6 +84,7 @@ async function prepare(): Promise<void> {
     await boss.start();
     await boss.createQueue('noop');
     stop = () => boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+    pause = () => boss.offWork('noop');
     work = async () => {
       for (let i = 0; i < concurrency; i++) {
         await boss.work<{ t0?: number }>('noop', { batchSize: 1, pollingIntervalSeconds: 0.5 }, async (jobs) => {
@@ -103,6 +111,7 @@ process.on('message', (msg: { id: number; req: QueueRequest }) => {
     latencies = [];
     reply({});
   } else if (msg.req.op === 'work') work().then(() => reply({}), fail);
+  else if (msg.req.op === 'pause') pause().then(() => reply({}), fail);
   else if (msg.req.op === 'stop') stop().then(() => reply({}), fail);
 });
 process.on('disconnect', () => {

@@ -102,6 +102,10 @@ export class QueueBaseline {
   work(): Promise<void> {
     return this.call({ op: 'work' });
   }
+  /** Stops the workers (the process and its pool stay); work() starts them again. */
+  pause(): Promise<void> {
+    return this.call({ op: 'pause' });
+  }
   stats(): Promise<QueueStats> {
     return this.call({ op: 'stats' });
   }
