@@ -882,7 +882,7 @@ describe(`assignment at creation (${driver})`, () => {
   });
   afterAll(async () => t?.close());
 
-  it('a task created while an eligible agent is free is assigned in the creating transaction', async () => {
+  it('a task created while an eligible agent is free is assigned by the create (one statement on Postgres, a transaction on PGlite)', async () => {
     const agent = await insertAgent(t.app, { gameId: 'g-at-create', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
     const res = await t.request({ method: 'POST', url: '/tasks/assign', body: { description: 'now', game_id: 'g-at-create' } });
     expect(res.statusCode).toBe(201);
@@ -984,7 +984,7 @@ describe.runIf(driver === 'postgres')('a create that leaves dispatch to the roun
   });
   afterAll(async () => t?.close());
 
-  it('is one statement with the same task, the same task.created and the same outcome as the transaction', async () => {
+  it('is one statement with the same task, the same task.created and the same outcome as the create that dispatches (migration 0017)', async () => {
     const keyId = '00000000-0000-0000-0000-0000000000aa';
     const actor = { keyId, name: 'test', scopes: ['admin' as const], gameId: null };
     const body = {
@@ -999,8 +999,8 @@ describe.runIf(driver === 'postgres')('a create that leaves dispatch to the roun
     };
     // Nobody can run them yet: both stay queued, so what was written can be compared.
     const quick = await t.app.tasks.create(body, actor, { inlineDispatch: false });
-    const viaTx = await t.app.tasks.create(body, actor, { inlineDispatch: true });
-    for (const task of [quick, viaTx]) {
+    const dispatching = await t.app.tasks.create(body, actor, { inlineDispatch: true });
+    for (const task of [quick, dispatching]) {
       expect(task).toMatchObject({ status: 'queued', priority: 'high', game_id: 'g-quick', required_capabilities: ['code', 'say "hi"'] });
       const [created] = await eventsOf(t.app, { taskId: task.id, type: 'task.created' });
       // The event's task is the response's task, field by field (built by SQL for the quick one).
@@ -1010,8 +1010,8 @@ describe.runIf(driver === 'postgres')('a create that leaves dispatch to the roun
       expect((await t.request({ method: 'GET', url: `/tasks/${task.id}` })).json()).toEqual(task);
     }
     const { id: _a, created_at: _b, run_after: _c, updated_at: _d, ...rest } = quick;
-    const { id: _e, created_at: _f, run_after: _g, updated_at: _h, ...restTx } = viaTx;
-    expect(rest).toEqual(restTx);
+    const { id: _e, created_at: _f, run_after: _g, updated_at: _h, ...restDispatching } = dispatching;
+    expect(rest).toEqual(restDispatching);
 
     // A targeted one to an agent of the game is handed out by the worker's next round and runs.
     const agent = await insertAgent(t.app, { gameId: 'g-quick', agentType: 'quick', capabilities: ['code'] });

@@ -182,6 +182,40 @@ export function tasksRepository(database: Database) {
       );
       return rawToTask(row!);
     },
+    /**
+     * insertQueued, and then — if the dispatch lock is free — a dispatch round that assigns but
+     * starts nothing (migration 0017), in one statement: the task as created and the tasks the
+     * round assigned (this one among them, when an agent could take it).
+     */
+    async insertQueuedAndDispatch(
+      v: QueuedTaskValues,
+      actor: string | null,
+      round: { batch: number; lock: number; capacity: Record<string, number>; leaseS: number },
+    ): Promise<{ row: TaskRow; assigned: TaskRow[] }> {
+      const task = {
+        id: v.id,
+        description: v.description,
+        task_type: v.taskType,
+        status: v.status,
+        priority: v.priority,
+        agent_id: v.agentId,
+        targeted: v.targeted,
+        agent_type: v.agentType,
+        game_id: v.gameId,
+        required_capabilities: v.requiredCapabilities,
+        timeout_s: v.timeoutS,
+        max_attempts: v.maxAttempts,
+        metadata: v.metadata,
+        created_by: v.createdBy,
+      };
+      const result = await rows(
+        db,
+        sql`select kind, task from agentvm_create_task_dispatch(${JSON.stringify(task)}::jsonb, ${actor}::uuid,
+              ${round.lock}::bigint, ${round.batch}::int, ${JSON.stringify(round.capacity)}::jsonb, ${round.leaseS}::int)`,
+      );
+      const [created, ...assigned] = result.map((r) => rawToTask(r.task as Record<string, unknown>));
+      return { row: created!, assigned };
+    },
     async list(filter: {
       status?: string | undefined;
       agentId?: string | undefined;

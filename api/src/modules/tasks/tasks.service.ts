@@ -372,8 +372,9 @@ export function tasksService(deps: TasksServiceDeps) {
   }
 
   /**
-   * `inlineDispatch`: try to assign the new task in its own transaction (the default when no
-   * transaction of this process holds or tries the dispatch lock). Otherwise — and whenever
+   * `inlineDispatch`: try to assign the new task as it is created (the default when no
+   * transaction of this process holds or tries the dispatch lock): on Postgres one statement
+   * (migration 0017), else — with dependencies, or on PGlite — a transaction. Otherwise — and whenever
    * that try would fail anyway because a round of this process holds the lock — a task without
    * dependencies is created by one statement that also stages its task.created (Postgres), and
    * the round under way, or the next one (poked at once), hands it out. Under load that was a
@@ -399,6 +400,24 @@ export function tasksService(deps: TasksServiceDeps) {
       const row = await repo.insertQueued(values(target), actor.keyId);
       notifyQueued();
       // Like any request's events: answered once they are in the log (the caller may read them).
+      await sequencer.sequence();
+      return toTaskDto(row);
+    }
+    if (outbox.sequencer && (body.depends_on ?? []).length === 0) {
+      // One statement (migration 0017): the INSERT, its task.created, and a dispatch round when
+      // the lock is free — the transaction below was seven round trips for the same.
+      const sequencer = outbox.sequencer;
+      const target = await resolveTarget(database.db, actor, body.agent_id, body.game_id);
+      const { row, assigned } = await holdingDispatch(() =>
+        repo.insertQueuedAndDispatch(values(target), actor.keyId, {
+          batch: DISPATCH_BATCH,
+          lock: DISPATCH_LOCK,
+          capacity: capacities,
+          leaseS,
+        }),
+      );
+      notifyAssigned(assigned.map((r) => r.agentId!));
+      notifyQueued();
       await sequencer.sequence();
       return toTaskDto(row);
     }
