@@ -8,13 +8,22 @@
 -- transaction already holding it gets at once) with nothing to start and no claims — the
 -- assignments of the transaction's dispatchIn, the task.assigned staged after the
 -- task.created. Rows: ('created', the task) first, then ('assigned', task) per assignment.
+-- Then, with p_inline_limit > 0 (no sequencing round of the caller's process under way) and the
+-- outbox lock free (pg_try_advisory_xact_lock), the events staged and committed so far — these
+-- two among them, after every one committed before — move into the log as a sequencing round
+-- moves them (0007's agentvm_take_outbox, up to p_inline_limit), one ('event', row) each, for
+-- the caller to publish (outbox.ts `appendInline`, the transaction's way). No 'event' rows: the
+-- lock was taken (or p_inline_limit 0), and the caller has the events sequenced by a round; as
+-- many as p_inline_limit: more may wait, likewise.
 CREATE OR REPLACE FUNCTION agentvm_create_task_dispatch(
   p_task jsonb,
   p_actor uuid,
   p_lock bigint,
   p_batch integer,
   p_capacity jsonb,
-  p_lease_s integer)
+  p_lease_s integer,
+  p_outbox_lock bigint,
+  p_inline_limit integer)
 RETURNS TABLE (kind text, task jsonb)
 LANGUAGE plpgsql
 AS $$
@@ -39,6 +48,15 @@ BEGIN
       SELECT r.kind, r.task
       FROM agentvm_dispatch_round(p_batch, p_lock, p_capacity, '{}'::text[], 0, p_lease_s, '{}'::jsonb) r
       WHERE r.kind = 'assigned';
+  END IF;
+  IF p_inline_limit > 0 AND pg_try_advisory_xact_lock(p_outbox_lock) THEN
+    RETURN QUERY
+      WITH moved AS (SELECT * FROM agentvm_take_outbox(p_inline_limit)),
+      ins AS (
+        INSERT INTO events (type, game_id, agent_id, task_id, actor, data, created_at)
+        SELECT m.type, m.game_id, m.agent_id, m.task_id, m.actor, m.data, m.created_at FROM moved m ORDER BY m.id
+        RETURNING events.seq, events.type, events.game_id, events.agent_id, events.task_id, events.data, events.created_at)
+      SELECT 'event'::text, to_jsonb(ins) FROM ins;
   END IF;
 END;
 $$;

@@ -5,6 +5,7 @@ import { asc, eq, sql } from 'drizzle-orm';
 import { agents, events } from '../../src/db/schema.js';
 import { EVENT_CATALOG } from '../../src/contract/events.js';
 import { tasksRepository } from '../../src/modules/tasks/tasks.repository.js';
+import { outboxFor } from '../../src/modules/events/outbox.js';
 
 type Json = Record<string, any>;
 
@@ -891,6 +892,23 @@ describe(`assignment at creation (${driver})`, () => {
     expect(task).toMatchObject({ status: 'assigned', agent_id: agent.id });
     const types = (await eventsOf(t.app, { taskId: task.id })).map((e) => e.type);
     expect(types).toEqual(['task.created', 'task.assigned']);
+  });
+
+  it('answers a create once its task.created and task.assigned are in the log (on Postgres moved there by its own statement when no round runs)', async () => {
+    const agent = await insertAgent(t.app, { gameId: 'g-own-move', agentType: 'remote', capabilities: ['code'], lastSeenAt: new Date() });
+    const sequencer = outboxFor(t.app.database, t.app.bus).sequencer;
+    const rounds = sequencer?.stats().rounds;
+    const res = await t.request({ method: 'POST', url: '/tasks/assign', body: { description: 'logged', game_id: 'g-own-move' } });
+    expect(res.statusCode).toBe(201);
+    // The log itself, at once (eventsOf would first wait for the outbox).
+    const logged = await t.app.database.db.select().from(events).where(eq(events.taskId, res.json().id)).orderBy(asc(events.seq));
+    expect(logged.map((e) => [e.type, e.agentId])).toEqual([
+      ['task.created', null],
+      ['task.assigned', agent.id],
+    ]);
+    expect(logged[0]!.data).toEqual({ task: res.json() });
+    // Nothing else runs in this app (no worker): no sequencing round was needed.
+    if (sequencer) expect(sequencer.stats().rounds).toBe(rounds);
   });
 
   it.runIf(driver === 'postgres')(

@@ -207,6 +207,14 @@ export interface Sequencer {
   appendInline(tx: Tx, pending: PendingEvent[], actor: string | null): Promise<{ stored: StoredEvent[]; staged: number } | null>;
   /** Publishes what appendInline returned, after commit, in order with the rounds' publishes. */
   publish(stored: StoredEvent[]): Promise<void>;
+  /**
+   * For a one-statement writer that sequences its own events (migration 0017): the most events
+   * it may move into the log, or 0 when a round of this process is under way (stage, as
+   * appendInline does), and, after its statement, what it moved (rows as the log returns them),
+   * published in order; `full`: it moved as many as allowed (more may wait: call sequence()).
+   */
+  inlineLimit(): number;
+  publishMoved(rows: Record<string, unknown>[]): { published: Promise<void>; full: boolean };
   /** Rounds run and events moved so far (for /system/status and tests). */
   stats(): { rounds: number; events: number; failures: number };
   onError(handler: (err: Error) => void): void;
@@ -392,6 +400,12 @@ export function createSequencer(options: SequencerOptions): Sequencer {
     sequence,
     appendInline,
     publish: publishInOrder,
+    inlineLimit: () => (closed || running ? 0 : SEQUENCE_BATCH),
+    publishMoved(rows) {
+      const stored = rows.map((r) => toStored(r as unknown as SequencedRow)).sort(bySeq);
+      counts.events += stored.length;
+      return { published: publishInOrder(stored), full: stored.length >= SEQUENCE_BATCH };
+    },
     stats: () => ({ ...counts }),
     onError(handler) {
       onError = handler;

@@ -191,7 +191,8 @@ export function tasksRepository(database: Database) {
       v: QueuedTaskValues,
       actor: string | null,
       round: { batch: number; lock: number; capacity: Record<string, number>; leaseS: number },
-    ): Promise<{ row: TaskRow; assigned: TaskRow[] }> {
+      inline: { lock: number; limit: number },
+    ): Promise<{ row: TaskRow; assigned: TaskRow[]; moved: Record<string, unknown>[] }> {
       const task = {
         id: v.id,
         description: v.description,
@@ -211,10 +212,13 @@ export function tasksRepository(database: Database) {
       const result = await rows(
         db,
         sql`select kind, task from agentvm_create_task_dispatch(${JSON.stringify(task)}::jsonb, ${actor}::uuid,
-              ${round.lock}::bigint, ${round.batch}::int, ${JSON.stringify(round.capacity)}::jsonb, ${round.leaseS}::int)`,
+              ${round.lock}::bigint, ${round.batch}::int, ${JSON.stringify(round.capacity)}::jsonb, ${round.leaseS}::int,
+              ${inline.lock}::bigint, ${inline.limit}::int)`,
       );
-      const [created, ...assigned] = result.map((r) => rawToTask(r.task as Record<string, unknown>));
-      return { row: created!, assigned };
+      const tasksOut = result.filter((r) => r.kind !== 'event').map((r) => rawToTask(r.task as Record<string, unknown>));
+      const moved = result.filter((r) => r.kind === 'event').map((r) => r.task as Record<string, unknown>);
+      const [created, ...assigned] = tasksOut;
+      return { row: created!, assigned, moved };
     },
     async list(filter: {
       status?: string | undefined;

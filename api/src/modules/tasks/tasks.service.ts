@@ -11,7 +11,7 @@ import { AppError, ConflictError, NotFoundError, ValidationError } from '../../l
 import { newId } from '../../lib/ids.js';
 import { firstCharacters } from '../../lib/text.js';
 import { decodeTimeKey, timeKeyCursor, toPage, type Page } from '../../lib/pagination.js';
-import { publishVolatile, outboxFor, withEvents, type Emit, type Sequencer } from '../events/outbox.js';
+import { OUTBOX_LOCK, publishVolatile, outboxFor, withEvents, type Emit, type Sequencer } from '../events/outbox.js';
 import {
   aggregateParentStatus,
   backoffMs,
@@ -408,17 +408,22 @@ export function tasksService(deps: TasksServiceDeps) {
       // the lock is free — the transaction below was seven round trips for the same.
       const sequencer = outbox.sequencer;
       const target = await resolveTarget(database.db, actor, body.agent_id, body.game_id);
-      const { row, assigned } = await holdingDispatch(() =>
-        repo.insertQueuedAndDispatch(values(target), actor.keyId, {
-          batch: DISPATCH_BATCH,
-          lock: DISPATCH_LOCK,
-          capacity: capacities,
-          leaseS,
-        }),
+      const { row, assigned, moved } = await holdingDispatch(() =>
+        repo.insertQueuedAndDispatch(
+          values(target),
+          actor.keyId,
+          { batch: DISPATCH_BATCH, lock: DISPATCH_LOCK, capacity: capacities, leaseS },
+          // Its events (and those staged before) go into the log in the same statement when no
+          // sequencing round runs here and the outbox lock is free: the answer waits for their
+          // publish, not for a round.
+          { lock: OUTBOX_LOCK, limit: sequencer.inlineLimit() },
+        ),
       );
       notifyAssigned(assigned.map((r) => r.agentId!));
       notifyQueued();
-      await sequencer.sequence();
+      const own = moved.length > 0 ? sequencer.publishMoved(moved) : null;
+      if (own && !own.full) await own.published;
+      else await sequencer.sequence();
       return toTaskDto(row);
     }
     let assignedTo: string[] = [];
