@@ -1,23 +1,26 @@
--- A task created and, when no dispatch round holds the lock, handed out in one statement
--- (tasks.service.ts `create`, Postgres, a task without dependencies). The create that assigns
--- inline was a transaction of seven round trips — BEGIN, the INSERT, the queue read with its
--- try-lock, the candidates, the assigning UPDATE, the outbox append, COMMIT — about 4.6 ms of
+-- A task created and, when asked and no dispatch round holds the lock, handed out in one
+-- statement (tasks.service.ts `create`, Postgres, a task without dependencies). The create that
+-- assigns inline was a transaction of seven round trips — BEGIN, the INSERT, the queue read with
+-- its try-lock, the candidates, the assigning UPDATE, the outbox append, COMMIT — about 4.6 ms of
 -- the api's 5.5–6.9 ms to task.assigned at 20 tasks/s. Now: the INSERT and its task.created
--- staged as insertQueued does (0004's agentvm_task_json), then, if pg_try_advisory_xact_lock
--- takes the dispatch lock, agentvm_dispatch_round (0009: it takes the same lock again, which a
--- transaction already holding it gets at once) with nothing to start and no claims — the
--- assignments of the transaction's dispatchIn, the task.assigned staged after the
--- task.created. Rows: ('created', the task) first, then ('assigned', task) per assignment.
+-- (0004's agentvm_task_json, the response's fields), then, with p_dispatch and if
+-- pg_try_advisory_xact_lock takes the dispatch lock, agentvm_dispatch_round (0009: it takes the
+-- same lock again, which a transaction already holding it gets at once) with nothing to start and
+-- no claims — the assignments of the transaction's dispatchIn, the task.assigned staged after the
+-- task.created. Without p_dispatch (a round of the caller's process holds the lock: the try would
+-- fail) the statement is the INSERT and its event alone, as 0004's insertQueued was.
+-- Rows: ('created', the task) first, then ('assigned', task) per assignment.
 -- Then, with p_inline_limit > 0 (no sequencing round of the caller's process under way) and the
 -- outbox lock free (pg_try_advisory_xact_lock), the events staged and committed so far — these
--- two among them, after every one committed before — move into the log as a sequencing round
--- moves them (0007's agentvm_take_outbox, up to p_inline_limit), one ('event', row) each, for
--- the caller to publish (outbox.ts `appendInline`, the transaction's way). No 'event' rows: the
--- lock was taken (or p_inline_limit 0), and the caller has the events sequenced by a round; as
--- many as p_inline_limit: more may wait, likewise.
+-- among them, after every one committed before — move into the log as a sequencing round moves
+-- them (0007's agentvm_take_outbox, up to p_inline_limit), one ('event', row) each, for the
+-- caller to publish (outbox.ts `appendInline`, the transaction's way). No 'event' rows: the lock
+-- was taken (or p_inline_limit 0), and the caller has the events sequenced by a round; as many as
+-- p_inline_limit: more may wait, likewise.
 CREATE OR REPLACE FUNCTION agentvm_create_task_dispatch(
   p_task jsonb,
   p_actor uuid,
+  p_dispatch boolean,
   p_lock bigint,
   p_batch integer,
   p_capacity jsonb,
@@ -43,7 +46,7 @@ BEGIN
   VALUES ('task.created', t.game_id, t.agent_id, t.id, p_actor, jsonb_build_object('task', agentvm_task_json(t)),
     statement_timestamp());
   RETURN QUERY SELECT 'created'::text, to_jsonb(t);
-  IF pg_try_advisory_xact_lock(p_lock) THEN
+  IF p_dispatch AND pg_try_advisory_xact_lock(p_lock) THEN
     RETURN QUERY
       SELECT r.kind, r.task
       FROM agentvm_dispatch_round(p_batch, p_lock, p_capacity, '{}'::text[], 0, p_lease_s, '{}'::jsonb) r

@@ -162,35 +162,17 @@ export function tasksRepository(database: Database) {
      * round under way (see tasks.service.ts `create`): it was BEGIN, INSERT, the dispatch
      * try-lock that fails, the outbox INSERT, COMMIT.
      */
-    async insertQueued(v: QueuedTaskValues, actor: string | null): Promise<TaskRow> {
-      const [row] = await rows(
-        db,
-        sql`with t as (
-          insert into tasks (id, description, task_type, status, priority, agent_id, targeted, agent_type, game_id,
-            required_capabilities, timeout_s, max_attempts, metadata, created_by)
-          values (${v.id}::uuid, ${v.description}, ${v.taskType}, ${v.status}, ${v.priority}::int, ${v.agentId}::uuid,
-            ${v.targeted}::boolean, ${v.agentType}::text, ${v.gameId}::text, ${pgTextArray(v.requiredCapabilities)}::text[],
-            ${v.timeoutS}::int, ${v.maxAttempts}::int, ${JSON.stringify(v.metadata)}::jsonb, ${v.createdBy}::uuid)
-          returning *
-        ), staged as (
-          insert into event_outbox (type, game_id, agent_id, task_id, actor, data, created_at)
-          select 'task.created', t.game_id, t.agent_id, t.id, ${actor}::uuid,
-            jsonb_build_object('task', agentvm_task_json(row(t.*)::tasks)), statement_timestamp()
-          from t
-        )
-        select * from t`,
-      );
-      return rawToTask(row!);
-    },
     /**
-     * insertQueued, and then — if the dispatch lock is free — a dispatch round that assigns but
-     * starts nothing (migration 0017), in one statement: the task as created and the tasks the
-     * round assigned (this one among them, when an agent could take it).
+     * A queued task and its staged task.created, then — with `round.dispatch` and the dispatch
+     * lock free — a dispatch round that assigns but starts nothing, then — with `inline.limit` and
+     * the outbox lock free — the move of the staged events into the log, in one statement
+     * (migration 0017): the task as created, the tasks the round assigned (this one among them,
+     * when an agent could take it) and the events moved (rows of the log, to publish).
      */
-    async insertQueuedAndDispatch(
+    async insertQueued(
       v: QueuedTaskValues,
       actor: string | null,
-      round: { batch: number; lock: number; capacity: Record<string, number>; leaseS: number },
+      round: { dispatch: boolean; batch: number; lock: number; capacity: Record<string, number>; leaseS: number },
       inline: { lock: number; limit: number },
     ): Promise<{ row: TaskRow; assigned: TaskRow[]; moved: Record<string, unknown>[] }> {
       const task = {
@@ -212,7 +194,7 @@ export function tasksRepository(database: Database) {
       const result = await rows(
         db,
         sql`select kind, task from agentvm_create_task_dispatch(${JSON.stringify(task)}::jsonb, ${actor}::uuid,
-              ${round.lock}::bigint, ${round.batch}::int, ${JSON.stringify(round.capacity)}::jsonb, ${round.leaseS}::int,
+              ${round.dispatch}::boolean, ${round.lock}::bigint, ${round.batch}::int, ${JSON.stringify(round.capacity)}::jsonb, ${round.leaseS}::int,
               ${inline.lock}::bigint, ${inline.limit}::int)`,
       );
       const tasksOut = result.filter((r) => r.kind !== 'event').map((r) => rawToTask(r.task as Record<string, unknown>));

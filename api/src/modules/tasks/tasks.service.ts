@@ -373,14 +373,12 @@ export function tasksService(deps: TasksServiceDeps) {
 
   /**
    * `inlineDispatch`: try to assign the new task as it is created (the default when no
-   * transaction of this process holds or tries the dispatch lock): on Postgres one statement
-   * (migration 0017), else — with dependencies, or on PGlite — a transaction. Otherwise — and whenever
-   * that try would fail anyway because a round of this process holds the lock — a task without
-   * dependencies is created by one statement that also stages its task.created (Postgres), and
-   * the round under way, or the next one (poked at once), hands it out. Under load that was a
-   * transaction of five round trips (BEGIN, INSERT, a try-lock that failed, the outbox INSERT,
-   * COMMIT) for every create. The lock stays the rule: another replica's round is not seen
-   * here, and the try in the transaction then fails as before.
+   * transaction of this process holds or tries the dispatch lock; one that does would make the
+   * try fail anyway). On Postgres a task without dependencies is one statement either way
+   * (migration 0017: the INSERT, its task.created, the try when inline, the events moved into the
+   * log when nothing else is sequencing); without the try, the round under way or the next one
+   * (poked at once) hands it out. With dependencies, and on PGlite, a transaction. The lock stays
+   * the rule: another replica's round is not seen here, and the try then fails as before.
    */
   async function create(body: AssignTaskBody, actor: Actor, options: { inlineDispatch?: boolean } = {}): Promise<Task> {
     const description = resolveDescription(body);
@@ -394,34 +392,25 @@ export function tasksService(deps: TasksServiceDeps) {
       gameId,
     });
     const inline = options.inlineDispatch ?? dispatchLockUsers === 0;
-    if (!inline && outbox.sequencer && (body.depends_on ?? []).length === 0) {
-      const sequencer = outbox.sequencer;
-      const target = await resolveTarget(database.db, actor, body.agent_id, body.game_id);
-      const row = await repo.insertQueued(values(target), actor.keyId);
-      notifyQueued();
-      // Like any request's events: answered once they are in the log (the caller may read them).
-      await sequencer.sequence();
-      return toTaskDto(row);
-    }
     if (outbox.sequencer && (body.depends_on ?? []).length === 0) {
-      // One statement (migration 0017): the INSERT, its task.created, and a dispatch round when
-      // the lock is free — the transaction below was seven round trips for the same.
+      // One statement (migration 0017): the INSERT and its task.created, a dispatch round when
+      // `inline` and the lock is free (the transaction below was seven round trips for the same),
+      // and the move of its events into the log when no sequencing round runs here and the outbox
+      // lock is free — the answer then waits for their publish, not for a round.
       const sequencer = outbox.sequencer;
       const target = await resolveTarget(database.db, actor, body.agent_id, body.game_id);
-      const { row, assigned, moved } = await holdingDispatch(() =>
-        repo.insertQueuedAndDispatch(
+      const insert = () =>
+        repo.insertQueued(
           values(target),
           actor.keyId,
-          { batch: DISPATCH_BATCH, lock: DISPATCH_LOCK, capacity: capacities, leaseS },
-          // Its events (and those staged before) go into the log in the same statement when no
-          // sequencing round runs here and the outbox lock is free: the answer waits for their
-          // publish, not for a round.
+          { dispatch: inline, batch: DISPATCH_BATCH, lock: DISPATCH_LOCK, capacity: capacities, leaseS },
           { lock: OUTBOX_LOCK, limit: sequencer.inlineLimit() },
-        ),
-      );
+        );
+      const { row, assigned, moved } = inline ? await holdingDispatch(insert) : await insert();
       notifyAssigned(assigned.map((r) => r.agentId!));
       notifyQueued();
       const own = moved.length > 0 ? sequencer.publishMoved(moved) : null;
+      // Like any request's events: answered once they are in the log (the caller may read them).
       if (own && !own.full) await own.published;
       else await sequencer.sequence();
       return toTaskDto(row);
